@@ -1,0 +1,56 @@
+"""The `rolebridge` command: one Typer app, one sub-app (or command) per module in this package.
+
+Each command module exposes ``register(app)``; ``COMMAND_MODULES`` lists them. Errors from the
+core (``AWSError``) are printed once, here, in AWS's words plus our explanation.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from rolebridge.errors import AWSError
+
+COMMAND_MODULES = [
+    "rolebridge.cli.server",
+    "rolebridge.cli.accounts",
+    "rolebridge.cli.clusters",
+    "rolebridge.cli.token",
+    "rolebridge.cli.run",
+    "rolebridge.cli.demo",
+    "rolebridge.cli.policy",
+]
+
+app = typer.Typer(
+    name="rolebridge",
+    help="Short-lived cloud identities for data jobs: issuer, IAM/STS, job platform, setup tools.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a command group not built yet
+            if exc.name == name:
+                continue
+            raise
+        module.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    try:
+        app()
+    except AWSError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        if exc.explanation:
+            print(f"  why: {exc.explanation}", file=sys.stderr)
+        sys.exit(1)

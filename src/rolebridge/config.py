@@ -1,0 +1,64 @@
+"""Where state lives: the data dir and the database URL, resolved the same way by every command."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATA_DIR = ".rolebridge"
+DEFAULT_PORT = 8443
+
+
+@dataclass(frozen=True)
+class Paths:
+    data_dir: Path
+    database_url: str
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.data_dir / "tls"
+
+    @property
+    def ca_pem(self) -> Path:
+        return self.tls_dir / "ca.pem"
+
+    @property
+    def server_json(self) -> Path:
+        return self.data_dir / "server.json"
+
+    @property
+    def clusters_dir(self) -> Path:
+        return self.data_dir / "clusters"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.data_dir / "runs"
+
+    def cluster_key_dir(self, name: str) -> Path:
+        return self.clusters_dir / name / "keys"
+
+
+def resolve_paths(data_dir: str | os.PathLike[str] | None = None, database_url: str | None = None) -> Paths:
+    raw = data_dir or os.environ.get("ROLEBRIDGE_DATA_DIR") or DEFAULT_DATA_DIR
+    path = Path(raw).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.chmod(0o700)
+    except PermissionError:  # a data dir owned by someone else: keep going, files are 0600
+        pass
+    url = database_url or os.environ.get("ROLEBRIDGE_DATABASE_URL") or f"sqlite:///{path / 'rolebridge.db'}"
+    return Paths(data_dir=path, database_url=url)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a secret file with mode 0600 from the first byte (no window where it is world-readable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)

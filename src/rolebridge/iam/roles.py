@@ -1,0 +1,182 @@
+"""IAM roles and their inline policies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from rolebridge import errors
+from rolebridge.context import CallContext
+from rolebridge.iam import ids
+from rolebridge.iam import tags as tagging
+from rolebridge.iam.arns import role_arn
+from rolebridge.iam.documents import INLINE_ROLE_POLICY_QUOTA, check_identity_policy, check_trust_policy, encoded
+from rolebridge.iam.documents import packed_size as _size
+from rolebridge.iam.registry import operation
+from rolebridge.store.schema import Role, RolePolicy
+
+MAX_ROLES = 1000
+
+
+def _account(ctx: CallContext) -> str:
+    return ctx.require_caller().account_id
+
+
+def _role_resource(ctx: CallContext, p: dict[str, Any]) -> str:
+    return role_arn(_account(ctx), str(p.get("RoleName", "*")), str(p.get("Path") or "/"))
+
+
+def find_role(session: Any, account: str, name: str) -> Role | None:
+    return session.execute(
+        select(Role).where(Role.account_id == account, Role.name_lower == name.lower())
+    ).scalar_one_or_none()
+
+
+def get_role_or_404(session: Any, account: str, name: str) -> Role:
+    row = find_role(session, account, name)
+    if row is None:
+        raise errors.NoSuchEntity(f"The role with name {name} cannot be found.")
+    return row
+
+
+def role_shape(ctx: CallContext, row: Role, *, full: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "Path": row.path,
+        "RoleName": row.name,
+        "RoleId": row.role_id,
+        "Arn": row.arn,
+        "CreateDate": ctx.services.to_datetime(row.created_at),
+        "AssumeRolePolicyDocument": encoded(row.trust_policy),
+        "MaxSessionDuration": row.max_session_duration,
+    }
+    if row.description is not None:
+        out["Description"] = row.description
+    if full:
+        if row.permissions_boundary:
+            out["PermissionsBoundary"] = {
+                "PermissionsBoundaryType": "Policy",
+                "PermissionsBoundaryArn": row.permissions_boundary,
+            }
+        if row.tags:
+            out["Tags"] = list(row.tags)
+        out["RoleLastUsed"] = {}
+    return out
+
+
+@operation("iam", "CreateRole", resource=_role_resource)
+def create_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    account = _account(ctx)
+    name, path = p["RoleName"], p.get("Path") or "/"
+    trust = p["AssumeRolePolicyDocument"]
+    check_trust_policy(trust)
+    tags = tagging.validate_tags(p.get("Tags") or [])
+    max_session = int(p.get("MaxSessionDuration") or 3600)
+    boundary = p.get("PermissionsBoundary")
+    with ctx.store.tx() as s:
+        if find_role(s, account, name) is not None:
+            raise errors.EntityAlreadyExists(f"Role with name {name} already exists.")
+        count = s.scalar(select(func.count()).select_from(Role).where(Role.account_id == account)) or 0
+        if count >= ctx.services.role_quota:
+            raise errors.LimitExceeded(f"Cannot exceed quota for RolesPerAccount: {ctx.services.role_quota}")
+        row = Role(
+            account_id=account, name=name, name_lower=name.lower(), path=path, role_id=ids.role_id(),
+            arn=role_arn(account, name, path), trust_policy=trust, description=p.get("Description"),
+            max_session_duration=max_session, permissions_boundary=boundary, tags=tags, created_at=ctx.now,
+        )
+        s.add(row)
+        s.flush()
+        result = {"Role": role_shape(ctx, row)}
+    ctx.services.invalidate()
+    return result
+
+
+@operation("iam", "GetRole", resource=_role_resource)
+def get_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.store.read() as s:
+        return {"Role": role_shape(ctx, get_role_or_404(s, _account(ctx), p["RoleName"]))}
+
+
+@operation("iam", "DeleteRole", resource=_role_resource)
+def delete_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.store.tx() as s:
+        row = get_role_or_404(s, _account(ctx), p["RoleName"])
+        inline = s.scalar(select(func.count()).select_from(RolePolicy).where(RolePolicy.role_pk == row.id))
+        if inline or ctx.services.role_has_attachments(s, row):
+            raise errors.DeleteConflict("Cannot delete entity, must delete policies first.")
+        s.delete(row)
+    ctx.services.invalidate()
+    return {}
+
+
+@operation("iam", "UpdateAssumeRolePolicy", resource=_role_resource)
+def update_assume_role_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    check_trust_policy(p["PolicyDocument"])
+    with ctx.store.tx() as s:
+        row = get_role_or_404(s, _account(ctx), p["RoleName"])
+        row.trust_policy = p["PolicyDocument"]
+    ctx.services.invalidate()
+    return {}
+
+
+@operation("iam", "PutRolePolicy", resource=_role_resource)
+def put_role_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    document = p["PolicyDocument"]
+    check_identity_policy(document)
+    with ctx.store.tx() as s:
+        row = get_role_or_404(s, _account(ctx), p["RoleName"])
+        existing = s.execute(select(RolePolicy).where(RolePolicy.role_pk == row.id)).scalars().all()
+        total = sum(_size(rp.document) for rp in existing if rp.name != p["PolicyName"]) + _size(document)
+        if total > INLINE_ROLE_POLICY_QUOTA:
+            raise errors.LimitExceeded(
+                f"Maximum policy size of {INLINE_ROLE_POLICY_QUOTA} bytes exceeded for role {row.name}"
+            )
+        current = next((rp for rp in existing if rp.name == p["PolicyName"]), None)
+        if current is None:
+            s.add(RolePolicy(role_pk=row.id, name=p["PolicyName"], document=document))
+        else:
+            current.document = document
+    ctx.services.invalidate()
+    return {}
+
+
+@operation("iam", "GetRolePolicy", resource=_role_resource)
+def get_role_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.store.read() as s:
+        row = get_role_or_404(s, _account(ctx), p["RoleName"])
+        rp = s.execute(
+            select(RolePolicy).where(RolePolicy.role_pk == row.id, RolePolicy.name == p["PolicyName"])
+        ).scalar_one_or_none()
+        if rp is None:
+            raise errors.NoSuchEntity(f"The role policy with name {p['PolicyName']} cannot be found.")
+        return {"RoleName": row.name, "PolicyName": rp.name, "PolicyDocument": encoded(rp.document)}
+
+
+@operation("iam", "DeleteRolePolicy", resource=_role_resource)
+def delete_role_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.store.tx() as s:
+        row = get_role_or_404(s, _account(ctx), p["RoleName"])
+        rp = s.execute(
+            select(RolePolicy).where(RolePolicy.role_pk == row.id, RolePolicy.name == p["PolicyName"])
+        ).scalar_one_or_none()
+        if rp is None:
+            raise errors.NoSuchEntity(f"The role policy with name {p['PolicyName']} cannot be found.")
+        s.delete(rp)
+    ctx.services.invalidate()
+    return {}
+
+
+@operation("iam", "ListRolePolicies", resource=_role_resource)
+def list_role_policies(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.store.read() as s:
+        row = get_role_or_404(s, _account(ctx), p["RoleName"])
+        names = s.execute(
+            select(RolePolicy.name).where(RolePolicy.role_pk == row.id).order_by(RolePolicy.name)
+        ).scalars().all()
+    start = int(p["Marker"]) if str(p.get("Marker") or "").isdigit() else 0
+    size = int(p.get("MaxItems") or 100)
+    page = list(names[start : start + size])
+    out: dict[str, Any] = {"PolicyNames": page, "IsTruncated": start + size < len(names)}
+    if out["IsTruncated"]:
+        out["Marker"] = str(start + size)
+    return out

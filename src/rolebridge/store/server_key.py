@@ -1,0 +1,83 @@
+"""The server key: seals stored secrets and the temporary credentials carried in session tokens.
+
+AES-256-GCM (``cryptography``'s AEAD) with a one-byte key id in front, so the key can be rotated:
+new seals use the newest key, old seals open while their key is still listed. The keys come from
+``$ROLEBRIDGE_SERVER_KEYS`` (comma-separated base64url, newest first; what several servers sharing a
+PostgreSQL database must set alike) or from ``DATA_DIR/server.key`` (mode 0600, made on first use).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from rolebridge.config import write_private
+
+ENV_VAR = "ROLEBRIDGE_SERVER_KEYS"
+_NONCE = 12
+
+
+class SealError(Exception):
+    """A sealed value that does not open: tampered, truncated, or sealed with an unknown key."""
+
+
+def _b64d(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _b64e(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class ServerKey:
+    def __init__(self, keys: list[bytes]) -> None:
+        if not keys or any(len(k) != 32 for k in keys):
+            raise ValueError("server keys must be 32 bytes each")
+        # key id = position counted from the oldest, so ids stay stable as keys are added in front
+        self._keys = {len(keys) - 1 - i: AESGCM(k) for i, k in enumerate(keys)}
+        self._current = len(keys) - 1
+
+    @classmethod
+    def load(cls, data_dir: Path) -> ServerKey:
+        env = os.environ.get(ENV_VAR)
+        if env:
+            return cls([_b64d(part.strip()) for part in env.split(",") if part.strip()])
+        path = data_dir / "server.key"
+        if not path.exists():
+            write_private(path, (_b64e(secrets.token_bytes(32)) + "\n").encode())
+        lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+        return cls([_b64d(ln) for ln in lines])
+
+    @staticmethod
+    def rotate_file(data_dir: Path) -> None:
+        """Put a new key in front; older keys still open what they sealed."""
+        path = data_dir / "server.key"
+        old = path.read_text() if path.exists() else ""
+        write_private(path, (_b64e(secrets.token_bytes(32)) + "\n" + old).encode())
+
+    def seal(self, plaintext: bytes, *, purpose: bytes) -> str:
+        nonce = secrets.token_bytes(_NONCE)
+        kid = self._current
+        ct = self._keys[kid].encrypt(nonce, plaintext, purpose + bytes([kid]))
+        return _b64e(bytes([kid]) + nonce + ct)
+
+    def open(self, sealed: str, *, purpose: bytes) -> bytes:
+        try:
+            raw = _b64d(sealed)
+        except (ValueError, TypeError) as exc:
+            raise SealError("not base64url") from exc
+        if len(raw) < 1 + _NONCE + 16:
+            raise SealError("too short")
+        kid = raw[0]
+        aead = self._keys.get(kid)
+        if aead is None:
+            raise SealError("unknown key id")
+        try:
+            return aead.decrypt(raw[1 : 1 + _NONCE], raw[1 + _NONCE :], purpose + bytes([kid]))
+        except InvalidTag as exc:
+            raise SealError("authentication failed") from exc
