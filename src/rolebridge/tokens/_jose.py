@@ -1,0 +1,223 @@
+"""The small JOSE core we own: strict base64url, strict JSON, the algorithm table, JWK <-> key.
+
+Why not a JOSE library's ``decode``: AWS's rules are narrower than any library default (no
+``none``, no HMAC, no header-embedded keys, no ``crit``, integer times) and the errors must be
+AWS's.  Owning these ~200 lines keeps every acceptance decision visible and table-driven; the
+cryptography itself is ``cryptography``'s.
+
+Everything here is strict by construction:
+
+* base64url: alphabet ``[A-Za-z0-9_-]`` only, no padding, canonical (the unused low bits of the
+  last character must be zero, so one value has exactly one encoding and signatures are not
+  malleable through re-encoding);
+* JSON: UTF-8, duplicate keys refused, ``NaN``/``Infinity`` refused, numbers bounded;
+* algorithms: an allow-list of model objects (``ALGORITHMS``); anything absent is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+
+
+class JoseFormatError(ValueError):
+    """Internal: the input is not well-formed JOSE. Callers translate it into an AWS error."""
+
+
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    """Strict, canonical base64url without padding."""
+    if not isinstance(text, str) or not _B64URL.fullmatch(text) or len(text) % 4 == 1:
+        raise JoseFormatError("not base64url")
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:  # pragma: no cover - regex already excludes these
+        raise JoseFormatError("not base64url") from exc
+    if b64url_encode(data) != text:
+        raise JoseFormatError("non-canonical base64url")
+    return data
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise JoseFormatError(f"duplicate JSON member {key!r}")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise JoseFormatError(f"JSON constant {name} is not allowed")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 64:
+        raise JoseFormatError("JSON integer too large")
+    return int(text)
+
+
+def strict_json_object(data: bytes) -> dict[str, Any]:
+    """Parse a JSON object: UTF-8, no duplicate keys, no NaN/Infinity, bounded integers."""
+    try:
+        text = data.decode("utf-8")
+        value = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constant,
+            parse_int=_bounded_int,
+        )
+    except JoseFormatError:
+        raise
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise JoseFormatError("not JSON") from exc
+    if not isinstance(value, dict):
+        raise JoseFormatError("JSON value is not an object")
+    return value
+
+
+def canonical_json(value: Any) -> bytes:
+    """Compact, sorted JSON as used for JWS segments we produce and RFC 7638 thumbprints."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
+
+
+# -- algorithms -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Algorithm:
+    """One allowed JWS algorithm: which key type and parameters it needs and how it signs."""
+
+    name: str
+    kty: str  # "RSA" | "EC"
+    hash: type[hashes.HashAlgorithm]
+    crv: str | None = None  # EC only
+    coord_size: int = 0  # EC only: bytes per coordinate (and per r/s half of the signature)
+
+    def verify(
+        self, key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey, signing_input: bytes, signature: bytes
+    ) -> bool:
+        """True iff ``signature`` is valid; never raises for a bad signature."""
+        try:
+            if self.kty == "RSA":
+                if not isinstance(key, rsa.RSAPublicKey) or len(signature) != (key.key_size + 7) // 8:
+                    return False
+                key.verify(signature, signing_input, padding.PKCS1v15(), self.hash())
+                return True
+            if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != _CURVES[self.crv].name:
+                return False
+            if len(signature) != 2 * self.coord_size:
+                return False
+            r = int.from_bytes(signature[: self.coord_size], "big")
+            s = int.from_bytes(signature[self.coord_size :], "big")
+            key.verify(encode_dss_signature(r, s), signing_input, ec.ECDSA(self.hash()))
+            return True
+        except (InvalidSignature, ValueError):
+            return False
+
+    def sign(self, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, signing_input: bytes) -> bytes:
+        if self.kty == "RSA":
+            assert isinstance(key, rsa.RSAPrivateKey)
+            return key.sign(signing_input, padding.PKCS1v15(), self.hash())
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(self.hash())))
+        return r.to_bytes(self.coord_size, "big") + s.to_bytes(self.coord_size, "big")
+
+
+_CURVES: dict[str | None, ec.EllipticCurve] = {
+    "P-256": ec.SECP256R1(),
+    "P-384": ec.SECP384R1(),
+    "P-521": ec.SECP521R1(),
+}
+
+#: The only algorithms AWS STS accepts for web identity tokens (botocore model doc).
+ALGORITHMS: dict[str, Algorithm] = {
+    "RS256": Algorithm("RS256", "RSA", hashes.SHA256),
+    "RS384": Algorithm("RS384", "RSA", hashes.SHA384),
+    "RS512": Algorithm("RS512", "RSA", hashes.SHA512),
+    "ES256": Algorithm("ES256", "EC", hashes.SHA256, "P-256", 32),
+    "ES384": Algorithm("ES384", "EC", hashes.SHA384, "P-384", 48),
+    "ES512": Algorithm("ES512", "EC", hashes.SHA512, "P-521", 66),
+}
+
+#: Smallest RSA modulus we accept for verification (and the size we generate).
+MIN_RSA_BITS = 2048
+
+
+# -- JWK ----------------------------------------------------------------------------------------
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+def _int_to_b64(value: int, length: int | None = None) -> str:
+    size = length if length is not None else max(1, (value.bit_length() + 7) // 8)
+    return b64url_encode(value.to_bytes(size, "big"))
+
+
+def public_jwk_members(key: PublicKey) -> dict[str, str]:
+    """The RFC 7638 required members of a public key (exactly what the thumbprint hashes)."""
+    if isinstance(key, rsa.RSAPublicKey):
+        nums = key.public_numbers()
+        return {"e": _int_to_b64(nums.e), "kty": "RSA", "n": _int_to_b64(nums.n)}
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        crv = {c.name: n for n, c in _CURVES.items()}.get(key.curve.name)
+        if crv is None:
+            raise JoseFormatError(f"unsupported curve {key.curve.name}")
+        size = (key.curve.key_size + 7) // 8
+        nums = key.public_numbers()
+        return {"crv": crv, "kty": "EC", "x": _int_to_b64(nums.x, size), "y": _int_to_b64(nums.y, size)}
+    raise JoseFormatError("unsupported key type")
+
+
+def jwk_thumbprint(key: PublicKey) -> str:
+    """RFC 7638 SHA-256 thumbprint, base64url: the ``kid`` of our keys."""
+    return b64url_encode(hashlib.sha256(canonical_json(public_jwk_members(key))).digest())
+
+
+def public_key_from_jwk(jwk: dict[str, Any]) -> PublicKey:
+    """Build a public key from a JWK's public members only (``d`` and friends are ignored)."""
+    kty = jwk.get("kty")
+    try:
+        if kty == "RSA":
+            n_raw, e_raw = b64url_decode(jwk["n"]), b64url_decode(jwk["e"])
+            n, e = int.from_bytes(n_raw, "big"), int.from_bytes(e_raw, "big")
+            if (
+                n.bit_length() < MIN_RSA_BITS
+                or n.bit_length() > 8192
+                or e < 3
+                or e % 2 == 0
+                or len(e_raw) > 8
+            ):
+                raise JoseFormatError("unacceptable RSA parameters")
+            return rsa.RSAPublicNumbers(e, n).public_key()
+        if kty == "EC":
+            curve = _CURVES.get(jwk.get("crv"))
+            if curve is None:
+                raise JoseFormatError("unsupported curve")
+            size = (curve.key_size + 7) // 8
+            x_raw, y_raw = b64url_decode(jwk["x"]), b64url_decode(jwk["y"])
+            if len(x_raw) != size or len(y_raw) != size:
+                raise JoseFormatError("bad EC coordinate length")
+            nums = ec.EllipticCurvePublicNumbers(
+                int.from_bytes(x_raw, "big"), int.from_bytes(y_raw, "big"), curve
+            )
+            return nums.public_key()  # validates the point is on the curve
+    except JoseFormatError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise JoseFormatError("malformed JWK") from exc
+    raise JoseFormatError(f"unsupported kty {kty!r}")
