@@ -2,6 +2,7 @@
 
 Pure except ``remote`` (httpx, for issuers not hosted by this server).  Import the pieces from
 their modules; this package re-exports the public surface.
+``remote`` is not imported here so that the pure parts load without httpx.
 """
 
 from rolebridge.tokens.issuer import (
