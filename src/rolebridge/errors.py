@@ -148,6 +148,10 @@ class IDPCommunicationError(_Sender):
     code = "IDPCommunicationError"
 
 
+class OpenIdIdpCommunicationError(_Sender):
+    code = "OpenIdIdpCommunicationError"
+
+
 class IDPRejectedClaim(_Sender):
     code = "IDPRejectedClaim"
     status = 403

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote
 
 from rolebridge import errors
 from rolebridge.policy import compile_policy
@@ -31,11 +30,6 @@ def check_trust_policy(document: str) -> None:
 
 def check_identity_policy(document: str, *, kind: str = "identity") -> None:
     compile_policy(document, kind=kind)
-
-
-def encoded(document: str) -> str:
-    """IAM returns policy documents URL-encoded (RFC 3986); SDKs decode them."""
-    return quote(document, safe="")
 
 
 def as_text(document: Any) -> str:

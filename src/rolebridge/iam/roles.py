@@ -11,7 +11,7 @@ from rolebridge.context import CallContext
 from rolebridge.iam import ids
 from rolebridge.iam import tags as tagging
 from rolebridge.iam.arns import role_arn
-from rolebridge.iam.documents import INLINE_ROLE_POLICY_QUOTA, check_identity_policy, check_trust_policy, encoded
+from rolebridge.iam.documents import INLINE_ROLE_POLICY_QUOTA, check_identity_policy, check_trust_policy
 from rolebridge.iam.documents import packed_size as _size
 from rolebridge.iam.registry import operation
 from rolebridge.store.schema import Role, RolePolicy
@@ -47,7 +47,7 @@ def role_shape(ctx: CallContext, row: Role, *, full: bool = True) -> dict[str, A
         "RoleId": row.role_id,
         "Arn": row.arn,
         "CreateDate": ctx.services.to_datetime(row.created_at),
-        "AssumeRolePolicyDocument": encoded(row.trust_policy),
+        "AssumeRolePolicyDocument": row.trust_policy,
         "MaxSessionDuration": row.max_session_duration,
     }
     if row.description is not None:
@@ -149,7 +149,7 @@ def get_role_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
         ).scalar_one_or_none()
         if rp is None:
             raise errors.NoSuchEntity(f"The role policy with name {p['PolicyName']} cannot be found.")
-        return {"RoleName": row.name, "PolicyName": rp.name, "PolicyDocument": encoded(rp.document)}
+        return {"RoleName": row.name, "PolicyName": rp.name, "PolicyDocument": rp.document}
 
 
 @operation("iam", "DeleteRolePolicy", resource=_role_resource)

@@ -1,0 +1,81 @@
+"""`rolebridge server`: HTTPS on uvicorn, `server.json` written once the socket is listening."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+from typing import Annotated
+
+import typer
+
+from rolebridge.cli.options import DatabaseUrl, DataDir
+from rolebridge.config import DEFAULT_PORT
+
+
+def _write_server_json(services, port: int) -> None:  # type: ignore[no-untyped-def]
+    paths = services.store.paths
+    info = {"url": f"https://127.0.0.1:{port}", "ca_bundle": str(paths.ca_pem), "pid": os.getpid(),
+            "public_url": services.public_url}
+    tmp = paths.server_json.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info))
+    os.replace(tmp, paths.server_json)
+
+
+def serve(data_dir: str | None, database_url: str | None, host: str, port: int, public_url: str | None,
+          workers: int = 1, log_level: str = "warning") -> None:
+    import uvicorn
+
+    from rolebridge.bootstrap import open_services
+    from rolebridge.http.app import create_app
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    port = sock.getsockname()[1]
+    services = open_services(data_dir, database_url, public_url=public_url or f"https://127.0.0.1:{port}")
+    paths = services.store.paths
+    if database_url:
+        os.environ["ROLEBRIDGE_DATABASE_URL"] = database_url
+    os.environ["ROLEBRIDGE_DATA_DIR"] = str(paths.data_dir)
+    tls = paths.tls_dir
+    config = uvicorn.Config(
+        "rolebridge.http.asgi:app" if workers > 1 else create_app(services),
+        host=host, port=port, workers=workers, log_level=log_level, access_log=False,
+        ssl_certfile=str(tls / "server.pem"), ssl_keyfile=str(tls / "server-key.pem"),
+        ssl_version=ssl.PROTOCOL_TLS_SERVER, loop="auto", http="auto", lifespan="off",
+        timeout_keep_alive=30, limit_concurrency=4096,
+    )
+    server = uvicorn.Server(config)
+    sock.listen(2048)
+    _write_server_json(services, port)
+    try:
+        if workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            Multiprocess(config, target=server.run, sockets=[sock]).run()
+        else:
+            server.run(sockets=[sock])
+    finally:
+        try:
+            data = json.loads(paths.server_json.read_text())
+            if data.get("pid") == os.getpid():
+                paths.server_json.unlink()
+        except (OSError, ValueError):
+            pass
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("server")
+    def server_cmd(
+        data_dir: DataDir = None,
+        database_url: DatabaseUrl = None,
+        host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = DEFAULT_PORT,
+        public_url: Annotated[str | None, typer.Option(help="Public URL; fixed by the first start.")] = None,
+        workers: Annotated[int, typer.Option(help="Worker processes sharing the port.")] = 1,
+        log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    ) -> None:
+        """Serve IAM, STS and the cluster issuers over HTTPS."""
+        serve(data_dir, database_url, host, port, public_url, workers, log_level)

@@ -1,0 +1,41 @@
+"""The ASGI app: the AWS Query endpoint at ``/``, cluster issuers under ``/oidc/``, health.
+
+Routing only; every route hands off to a module that holds one concept.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+# importing the handler modules registers their operations
+from rolebridge.http import oidc
+from rolebridge.http.query_api import handle_query
+from rolebridge.iam import providers as _providers  # noqa: F401
+from rolebridge.iam import roles as _roles  # noqa: F401
+from rolebridge.services import Services
+from rolebridge.sts import caller_identity as _caller_identity  # noqa: F401
+from rolebridge.sts import web_identity as _web_identity  # noqa: F401
+from rolebridge.tokens.issuer import DISCOVERY_PATH, JWKS_PATH
+
+
+def create_app(services: Services) -> Starlette:
+    async def query(request: Request) -> Response:
+        return await handle_query(request, services)
+
+    async def health(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    routes = [
+        Route("/", query, methods=["GET", "POST"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/oidc/{cluster}" + DISCOVERY_PATH, partial(oidc.discovery, services=services), methods=["GET"]),
+        Route("/oidc/{cluster}" + JWKS_PATH, partial(oidc.jwks, services=services), methods=["GET"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.services = services
+    return app

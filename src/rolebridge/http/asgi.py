@@ -1,0 +1,10 @@
+"""The app for worker processes (``--workers N``): built from the environment the parent set."""
+
+from __future__ import annotations
+
+import os
+
+from rolebridge.bootstrap import open_services
+from rolebridge.http.app import create_app
+
+app = create_app(open_services(os.environ.get("ROLEBRIDGE_DATA_DIR"), os.environ.get("ROLEBRIDGE_DATABASE_URL")))

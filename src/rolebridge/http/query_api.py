@@ -1,0 +1,89 @@
+"""The AWS Query endpoint (``POST /``): decode, authenticate, authorize, dispatch, serialize.
+
+No business logic: handlers live in ``iam/`` and ``sts/`` and are found in ``iam.registry``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from rolebridge import errors
+from rolebridge.context import CallContext
+from rolebridge.http.authn import authenticate
+from rolebridge.http.errors import error_response
+from rolebridge.http.models import service_for
+from rolebridge.http.query import decode_params, parse_query
+from rolebridge.http.sigv4 import parse_sigv4
+from rolebridge.http.xml import serialize_result
+from rolebridge.iam.authorize import authorize
+from rolebridge.iam.registry import OPERATIONS
+from rolebridge.services import Services
+
+MAX_BODY = 2 * 1024 * 1024
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise errors.ValidationError("Request body is too large.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise errors.ValidationError("Request body is too large.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _guess_service(flat: dict[str, str] | None) -> str:
+    if flat and flat.get("Version") == "2010-05-08":
+        return "iam"
+    return "sts"
+
+
+async def handle_query(request: Request, services: Services) -> Response:
+    request_id = str(uuid.uuid4())
+    now = services.clock()
+    service, flat = "sts", None
+    ctx: CallContext | None = None
+    action = ""
+    try:
+        body = await read_body(request)
+        flat = parse_query(body, request.url.query.encode())
+        service = _guess_service(flat)
+        action = flat.get("Action") or ""
+        service = service_for(flat.get("Action"), flat.get("Version"))
+        op = OPERATIONS.get((service, action))
+        if op is None:
+            raise errors.InvalidAction(f"Could not find operation {action} for version {flat.get('Version')}")
+        params = decode_params(service, action, flat)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        creds = parse_sigv4(request.method, headers, dict(request.query_params))
+        caller = None
+        if op.signed:
+            if creds is None:
+                raise errors.MissingAuthenticationToken()
+            token = headers.get("x-amz-security-token") or request.query_params.get("X-Amz-Security-Token")
+            caller = authenticate(services, creds, service=service, method=request.method,
+                                  path=request.url.path, query_string=request.url.query, headers=headers,
+                                  body=body, now=now, security_token=token)
+        client = request.client
+        ctx = CallContext(services=services, caller=caller, now=now, request_id=request_id,
+                          source_ip=client.host if client else "127.0.0.1",
+                          user_agent=headers.get("user-agent", ""), secure=request.url.scheme == "https")
+        authorize(ctx, op, params)
+        result: Any = op.handler(ctx, params)
+        if inspect.isawaitable(result):
+            result = await result
+        services.record(ctx, service, action, params, result=result)
+        return Response(serialize_result(service, action, result, request_id), media_type="text/xml",
+                        headers={"x-amzn-RequestId": request_id})
+    except Exception as exc:
+        if isinstance(exc, errors.AWSError):
+            services.record(ctx, service, action, None, error=exc, request=request, request_id=request_id)
+        return error_response(service, exc, request_id)

@@ -1,0 +1,123 @@
+"""Clusters: each one an OIDC issuer (keys, discovery, JWKS) in an AWS account.
+
+Creating a cluster also registers its issuer as an OIDC provider in the cluster's own account,
+as a Conveyor installation does, so bare role names work there without further setup.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from rolebridge import errors
+from rolebridge.iam.accounts import ensure_account
+from rolebridge.iam.arns import provider_arn
+from rolebridge.services import LOCAL_ISSUER_PREFIX, Services
+from rolebridge.store.schema import Cluster, OIDCProvider
+from rolebridge.tokens.issuer import DEFAULT_AUDIENCE, mint_service_account_token
+from rolebridge.tokens.keys import KeyRing
+
+NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    name: str
+    account_id: str
+    oidc_url: str
+    thumbprint: str
+    audience: str
+    token_lifetime: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "account_id": self.account_id, "oidc_url": self.oidc_url,
+                "thumbprint": self.thumbprint, "audience": self.audience,
+                "provider_url": self.oidc_url.removeprefix("https://")}
+
+
+def issuer_url(services: Services, name: str) -> str:
+    return services.public_url + LOCAL_ISSUER_PREFIX + name
+
+
+def _info(services: Services, row: Cluster) -> ClusterInfo:
+    return ClusterInfo(row.name, row.account_id, row.issuer_url, services.ca_thumbprint or "",
+                       row.audience, row.token_lifetime)
+
+
+def create_cluster(services: Services, name: str, account_id: str, *, alg: str = "RS256",
+                   audience: str = DEFAULT_AUDIENCE, token_lifetime: int = 86400,
+                   now: float | None = None) -> ClusterInfo:
+    if not NAME_RE.match(name):
+        raise errors.ValidationError(
+            f"Cluster name {name!r} must be a DNS label: lowercase letters, digits and '-', at most 63.")
+    if not 600 <= token_lifetime <= 48 * 3600:
+        raise errors.ValidationError("Token lifetime must be between 600 and 172800 seconds.")
+    now = time.time() if now is None else now
+    ensure_account(services.store, account_id, now=now)
+    key_dir = services.store.paths.cluster_key_dir(name)
+    with services.store.read() as s:
+        if s.get(Cluster, name) is not None:
+            raise errors.EntityAlreadyExists(f"Cluster {name} already exists.")
+    ring = KeyRing.create(key_dir, alg=alg)
+    url = issuer_url(services, name)
+    stored = url.removeprefix("https://")
+    with services.store.tx() as s:
+        if s.get(Cluster, name) is not None:
+            raise errors.EntityAlreadyExists(f"Cluster {name} already exists.")
+        row = Cluster(name=name, account_id=account_id, issuer_url=url, audience=audience,
+                      token_lifetime=token_lifetime, jwks=ring.jwks(now=now), key_dir=str(key_dir),
+                      created_at=now)
+        s.add(row)
+        arn = provider_arn(account_id, stored)
+        exists = s.execute(select(OIDCProvider).where(OIDCProvider.arn == arn)).scalar_one_or_none()
+        if exists is None:
+            s.add(OIDCProvider(account_id=account_id, url=stored, arn=arn, client_ids=[audience],
+                               thumbprints=[services.ca_thumbprint] if services.ca_thumbprint else [],
+                               tags=[{"Key": "rolebridge:cluster", "Value": name}], created_at=now))
+        info = _info(services, row)
+    services.invalidate()
+    return info
+
+
+def list_clusters(services: Services) -> list[ClusterInfo]:
+    with services.store.read() as s:
+        return [_info(services, r) for r in s.execute(select(Cluster).order_by(Cluster.name)).scalars()]
+
+
+def get_cluster(services: Services, name: str) -> ClusterInfo:
+    with services.store.read() as s:
+        row = s.get(Cluster, name)
+        if row is None:
+            raise errors.NoSuchEntity(f"Cluster {name} does not exist. Create it with `rolebridge cluster create`.")
+        return _info(services, row)
+
+
+def mint_token(services: Services, cluster: str, *, namespace: str, service_account: str,
+               audience: str | None = None, expires_in: int | None = None, now: float | None = None) -> str:
+    info = get_cluster(services, cluster)
+    with services.store.read() as s:
+        row = s.get(Cluster, cluster)
+        assert row is not None
+        ring = KeyRing.load(services.store.paths.cluster_key_dir(cluster)) if row else None
+    assert ring is not None
+    return mint_service_account_token(
+        ring, issuer_url=info.oidc_url, namespace=namespace, service_account=service_account,
+        audiences=[audience or info.audience], expires_in=expires_in or info.token_lifetime,
+        now=time.time() if now is None else now)
+
+
+def rotate_keys(services: Services, cluster: str, *, now: float | None = None) -> str:
+    """New signing key; old public keys stay published until every token they signed has expired."""
+    info = get_cluster(services, cluster)
+    now = time.time() if now is None else now
+    ring = KeyRing.load(services.store.paths.cluster_key_dir(cluster))
+    kid = ring.rotate(now=now, retain_until=now + info.token_lifetime + 300)
+    with services.store.tx() as s:
+        row = s.get(Cluster, cluster)
+        assert row is not None
+        row.jwks = ring.jwks(now=now)
+    return kid

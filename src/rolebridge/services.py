@@ -1,0 +1,171 @@
+"""The long-lived objects one server (or CLI command) shares across calls.
+
+Lookups the STS path makes on every request (provider by issuer, role by ARN, cluster keys) go
+through here, so caching and its invalidation live in one place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from rolebridge import errors
+from rolebridge.caller import Caller
+from rolebridge.clock import Clock, system_clock
+from rolebridge.iam.arns import RoleRef, root_arn
+from rolebridge.store import Store
+from rolebridge.store.schema import AccessKey, Cluster, OIDCProvider, Role
+
+LOCAL_ISSUER_PREFIX = "/oidc/"
+SECRET_PURPOSE = b"rolebridge-access-key-secret-v1"
+
+
+@dataclass(frozen=True)
+class ProviderView:
+    arn: str
+    url: str
+    account_id: str
+    client_ids: tuple[str, ...]
+    thumbprints: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RoleView:
+    arn: str
+    name: str
+    path: str
+    role_id: str
+    account_id: str
+    trust_policy: str
+    max_session_duration: int
+    pk: int
+    permissions_boundary: str | None
+
+
+class Services:
+    def __init__(self, store: Store, *, public_url: str, ca_thumbprint: str | None = None,
+                 clock: Clock = system_clock, extra_ca_bundle: str | None = None) -> None:
+        self.store = store
+        self.server_key = store.server_key
+        self.public_url = public_url.rstrip("/")
+        self.ca_thumbprint = ca_thumbprint
+        self.clock = clock
+        self.role_quota = int(os.environ.get("ROLEBRIDGE_ROLE_QUOTA", "1000"))
+        self._fetcher: Any = None
+        self.extra_ca_bundle = extra_ca_bundle
+
+    # -- time ------------------------------------------------------------------------
+    @staticmethod
+    def to_datetime(ts: float) -> dt.datetime:
+        return dt.datetime.fromtimestamp(int(ts), dt.UTC)
+
+    def record(self, ctx: Any, service: str, action: str, params: Any, *, result: Any = None,
+               error: Any = None, request: Any = None, request_id: str | None = None) -> None:
+        """The audit hook: every call, allowed or refused, passes here (see ``audit/``)."""
+
+    def invalidate(self) -> None:
+        """Called after every IAM write; lookups below read the database, so nothing is stale."""
+
+    # -- credentials -------------------------------------------------------------------
+    def long_term_key(self, access_key_id: str) -> tuple[Caller, str] | None:
+        with self.store.read() as s:
+            row = s.get(AccessKey, access_key_id)
+            if row is None or row.status != "Active":
+                return None
+            secret = self.server_key.open(row.secret_sealed, purpose=SECRET_PURPOSE).decode()
+            caller = Caller(account_id=row.account_id, arn=root_arn(row.account_id),
+                            user_id=row.account_id, kind="root", access_key_id=access_key_id)
+            return caller, secret
+
+    # -- IAM lookups on the STS path ---------------------------------------------------------
+    def provider_for_issuer(self, account: str, issuer: str) -> ProviderView | None:
+        if not issuer.startswith("https://"):
+            return None
+        with self.store.read() as s:
+            row = s.execute(select(OIDCProvider).where(
+                OIDCProvider.account_id == account, OIDCProvider.url == issuer[len("https://"):])
+            ).scalar_one_or_none()
+            if row is None:
+                return None
+            return ProviderView(row.arn, row.url, row.account_id, tuple(row.client_ids), tuple(row.thumbprints))
+
+    def provider_accounts_for_issuer(self, issuer: str) -> list[str]:
+        with self.store.read() as s:
+            return list(s.execute(select(OIDCProvider.account_id).where(
+                OIDCProvider.url == issuer.removeprefix("https://"))).scalars())
+
+    def role_by_arn(self, account: str, ref: RoleRef) -> RoleView | None:
+        with self.store.read() as s:
+            row = s.execute(select(Role).where(
+                Role.account_id == account, Role.name_lower == ref.name.lower())).scalar_one_or_none()
+            if row is None or row.path != ref.path:
+                return None
+            return RoleView(row.arn, row.name, row.path, row.role_id, row.account_id, row.trust_policy,
+                            row.max_session_duration, row.id, row.permissions_boundary)
+
+    def role_has_attachments(self, session: Any, row: Role) -> bool:
+        return False
+
+    def attached_policies(self, session: Any, row: Role) -> list[Any]:
+        """Compiled managed policies attached to a role (none until managed policies exist)."""
+        return []
+
+    def boundary_policy(self, session: Any, row: Role) -> Any:
+        return None
+
+    # -- issuer keys --------------------------------------------------------------------------
+    def local_cluster_for_issuer(self, issuer: str) -> str | None:
+        prefix = self.public_url + LOCAL_ISSUER_PREFIX
+        if not issuer.startswith(prefix):
+            return None
+        name = issuer[len(prefix):]
+        return name if name and "/" not in name else None
+
+    def cluster_jwks(self, name: str) -> dict[str, Any] | None:
+        with self.store.read() as s:
+            row = s.get(Cluster, name)
+            return dict(row.jwks) if row else None
+
+    async def jwks_for(self, issuer: str, provider: ProviderView, kid: str | None, now: float) -> dict[str, Any]:
+        """The issuer's JWKS: from the database for issuers this server hosts, over HTTPS otherwise.
+
+        A hosted issuer is held to the same TLS rule as a remote one: our CA is not publicly
+        trusted, so the provider must pin its thumbprint, as AWS would require.
+        """
+        cluster = self.local_cluster_for_issuer(issuer)
+        if cluster is not None:
+            jwks = self.cluster_jwks(cluster)
+            if jwks is not None:
+                if self.ca_thumbprint and self.ca_thumbprint not in provider.thumbprints:
+                    err = errors.InvalidIdentityToken(
+                        "Couldn't retrieve verification key from your identity provider,  please reference "
+                        "AssumeRoleWithWebIdentity documentation for requirements",
+                        explanation=f"the issuer's TLS certificate (CA thumbprint {self.ca_thumbprint}) is not "
+                                    f"in the provider's thumbprint list {list(provider.thumbprints)}")
+                    err.cause = "tls-untrusted"  # type: ignore[attr-defined]
+                    raise err
+                return jwks
+        return await self.fetcher().get_jwks(issuer, thumbprints=provider.thumbprints, kid=kid, now=now)
+
+    def fetcher(self) -> Any:
+        if self._fetcher is None:
+            from rolebridge.tokens.remote import JWKSFetcher
+
+            self._fetcher = JWKSFetcher(extra_ca_bundle=self.extra_ca_bundle)
+        return self._fetcher
+
+    def discover_thumbprints(self, url: str) -> list[str]:
+        """What IAM does when CreateOpenIDConnectProvider has no ThumbprintList: look it up."""
+        if self.local_cluster_for_issuer(url) is not None and self.ca_thumbprint:
+            return [self.ca_thumbprint]
+        try:
+            from rolebridge.tokens.remote import fetch_top_thumbprint
+
+            return [fetch_top_thumbprint(url)]
+        except Exception as exc:
+            raise errors.OpenIdIdpCommunicationError(
+                f"Could not connect to {url}") from exc

@@ -1,0 +1,190 @@
+"""AssumeRoleWithWebIdentity, with AWS's checks in AWS's order (reference/aws-semantics.md §1.5, §4.7).
+
+parameters -> token shape -> an OIDC provider for ``iss`` in the *role's* account -> ``aud`` in the
+provider's client IDs -> signature against the issuer's keys -> ``exp`` -> the role and its trust
+policy -> DurationSeconds within MaxSessionDuration -> credentials.
+
+Every check also writes to a ``Trace`` so the same code explains a refusal (``rolebridge explain``,
+``rolebridge run``) as decides it; the AWS-facing messages stay AWS's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rolebridge import errors
+from rolebridge.caller import Caller
+from rolebridge.context import CallContext
+from rolebridge.iam.arns import assumed_role_arn, parse_role_arn
+from rolebridge.iam.registry import operation
+from rolebridge.policy import Principal, Request, compile_policy, evaluate_trust
+from rolebridge.sts import credentials
+from rolebridge.sts.trace import NullTrace, Trace
+from rolebridge.tokens.verifier import check_audience, check_times, parse_unverified, verify_signature
+
+ACTION = "sts:AssumeRoleWithWebIdentity"
+TAGS_CLAIM = "https://aws.amazon.com/tags"
+SOURCE_IDENTITY_CLAIM = "https://aws.amazon.com/source_identity"
+DENIED = "Not authorized to perform sts:AssumeRoleWithWebIdentity"
+
+
+def _trust_context(ctx: CallContext, prefix: str, claims: dict[str, Any], audience: str,
+                   session: str) -> tuple[dict[str, Any], list[str]]:
+    context: dict[str, Any] = {
+        f"{prefix}:sub": claims.get("sub"),
+        f"{prefix}:aud": audience,
+        "sts:RoleSessionName": session,
+        "aws:CurrentTime": dt.datetime.fromtimestamp(ctx.now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "aws:EpochTime": int(ctx.now),
+        "aws:SourceIp": ctx.source_ip,
+        "aws:SecureTransport": ctx.secure,
+        "aws:UserAgent": ctx.user_agent,
+    }
+    for claim in ("amr",):
+        if claim in claims:
+            value = claims[claim]
+            context[f"{prefix}:{claim}"] = value if isinstance(value, list) else [value]
+    if isinstance(claims.get("azp"), str):
+        context[f"{prefix}:azp"] = claims["azp"]
+    actions = [ACTION]
+    tags = claims.get(TAGS_CLAIM)
+    if isinstance(tags, dict):
+        principal_tags = tags.get("principal_tags") or {}
+        if principal_tags:
+            actions.append("sts:TagSession")
+            for key, values in principal_tags.items():
+                if not isinstance(values, list) or len(values) != 1:
+                    raise errors.InvalidIdentityToken("Session tags must have exactly one value.")
+                context[f"aws:RequestTag/{key}"] = str(values[0])
+            context["aws:TagKeys"] = list(principal_tags)
+            context["sts:TransitiveTagKeys"] = list(tags.get("transitive_tag_keys") or [])
+    source_identity = claims.get(SOURCE_IDENTITY_CLAIM)
+    if isinstance(source_identity, str):
+        actions.append("sts:SetSourceIdentity")
+        context["sts:SourceIdentity"] = source_identity
+    return {k: v for k, v in context.items() if v is not None}, actions
+
+
+async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], trace: Trace | None = None
+                                        ) -> dict[str, Any]:
+    trace = trace if trace is not None else NullTrace()
+    services = ctx.services
+    session_name = p["RoleSessionName"]
+    duration = int(p.get("DurationSeconds") or 3600)
+
+    ref = parse_role_arn(p["RoleArn"])
+    if ref is None:
+        trace.fail("role-arn", f"{p['RoleArn']!r} is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
+                   cause="role-arn-invalid", seen=p["RoleArn"])
+        raise errors.ValidationError("Request ARN is invalid")
+    trace.ok("role-arn", f"role {ref.name} in account {ref.account}")
+    if p.get("Policy"):
+        compile_policy(p["Policy"], kind="session")
+
+    token = parse_unverified(p["WebIdentityToken"])
+    issuer = token.issuer
+    trace.ok("token-format", "a signed JWT", data={"iss": issuer, "sub": token.claims.get("sub")})
+
+    provider = services.provider_for_issuer(ref.account, issuer)
+    if provider is None:
+        elsewhere = services.provider_accounts_for_issuer(issuer)
+        trace.fail("provider", f"no OIDC provider for {issuer} in account {ref.account}"
+                   + (f" (registered in {', '.join(elsewhere)})" if elsewhere else ""),
+                   cause="provider-in-other-account" if elsewhere else "provider-missing",
+                   expected=f"an IAM OIDC provider with URL {issuer} in {ref.account}", seen=elsewhere or None)
+        raise errors.InvalidIdentityToken(f"No OpenIDConnect provider found in your account for {issuer}")
+    trace.ok("provider", f"provider {provider.arn}")
+
+    try:
+        audience = check_audience(token, provider.client_ids)
+    except errors.InvalidIdentityToken:
+        trace.fail("audience", "token audience is not a client ID of the provider",
+                   cause="audience-missing" if "aud" not in token.claims else "audience-not-allowed",
+                   expected=list(provider.client_ids), seen=token.claims.get("aud"))
+        raise
+    trace.ok("audience", f"audience {audience}")
+
+    try:
+        jwks = await services.jwks_for(issuer, provider, token.header.get("kid"), ctx.now)
+    except errors.AWSError as exc:
+        trace.fail("keys", f"could not get the issuer's keys: {exc.explanation or exc.message}",
+                   cause=getattr(exc, "cause", None) or "jwks-unreachable")
+        raise
+    try:
+        verify_signature(token, jwks)
+    except errors.InvalidIdentityToken:
+        trace.fail("signature", "the token's signature does not verify with any key the issuer publishes",
+                   cause="signature-invalid", seen=token.header.get("kid"))
+        raise
+    trace.ok("signature", f"signed by key {token.header.get('kid')}")
+
+    try:
+        check_times(token, now=ctx.now)
+    except errors.AWSError as exc:
+        trace.fail("expiry", exc.message, cause="token-expired", expected=f"exp > {int(ctx.now)}",
+                   seen=token.claims.get("exp"))
+        raise
+    trace.ok("expiry", f"valid until {token.claims.get('exp')}")
+
+    sub = token.claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        trace.fail("claims", "the token has no sub claim", cause="other")
+        raise errors.InvalidIdentityToken("Missing a required claim: sub")
+
+    role = services.role_by_arn(ref.account, ref)
+    if role is None:
+        trace.fail("role", f"role {ref.arn} does not exist", cause="role-missing", expected=ref.arn)
+        raise errors.AccessDenied(DENIED)
+    trace.ok("role", f"role {role.arn} exists")
+
+    context, actions = _trust_context(ctx, provider.url, token.claims, audience, session_name)
+    compiled = compile_policy(role.trust_policy, kind="trust")
+    principal = Principal(kind="Federated", arn=provider.arn, account=ref.account)
+    for action in actions:
+        result = evaluate_trust(compiled, Request(principal=principal, action=action, resource=role.arn,
+                                                  context=context))
+        if not result.allowed:
+            trace.fail("trust-policy", f"the trust policy does not allow {action}",
+                       cause="explicit-deny" if result.decision.value == "ExplicitDeny" else "trust",
+                       data={"evaluation": result.to_dict(), "context": context, "action": action,
+                             "provider_url": provider.url, "provider_arn": provider.arn})
+            raise errors.AccessDenied(DENIED, explanation=result)
+    trace.ok("trust-policy", "the trust policy allows " + ", ".join(actions))
+
+    if duration > role.max_session_duration:
+        trace.fail("duration", f"DurationSeconds {duration} > MaxSessionDuration {role.max_session_duration}",
+                   cause="duration-too-long", expected=role.max_session_duration, seen=duration)
+        raise errors.ValidationError("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
+    trace.ok("duration", f"{duration} s")
+
+    expiration = ctx.now + duration
+    source_identity = context.get("sts:SourceIdentity")
+    session_ctx = {"fed": provider.arn, "sub": sub, "aud": audience, "prefix": provider.url}
+    if source_identity:
+        session_ctx["src"] = source_identity
+    if context.get("aws:TagKeys"):
+        session_ctx["tags"] = {k: context[f"aws:RequestTag/{k}"] for k in context["aws:TagKeys"]}
+    caller = Caller(
+        account_id=ref.account, arn=assumed_role_arn(ref.account, role.name, session_name),
+        user_id=f"{role.role_id}:{session_name}", kind="assumed-role", access_key_id="",
+        role_arn=role.arn, role_name=role.name, session_name=session_name, expiration=expiration,
+        session=session_ctx,
+    )
+    issued, _ = credentials.issue(services.server_key, caller, expiration=expiration)
+    result_shape: dict[str, Any] = {
+        "Credentials": issued.shape(services.to_datetime),
+        "SubjectFromWebIdentityToken": sub,
+        "AssumedRoleUser": {"AssumedRoleId": caller.user_id, "Arn": caller.arn},
+        "Provider": provider.arn,
+        "Audience": audience,
+    }
+    if source_identity:
+        result_shape["SourceIdentity"] = source_identity
+    if p.get("Policy") or session_ctx.get("tags"):
+        result_shape["PackedPolicySize"] = min(100, max(1, (len(p.get("Policy") or "") * 100) // 2048))
+    ctx.audit["assumed"] = caller.arn
+    return result_shape
+
+
+operation("sts", "AssumeRoleWithWebIdentity", action=None, signed=False)(assume_role_with_web_identity)  # type: ignore[arg-type]
