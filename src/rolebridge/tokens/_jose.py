@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
@@ -41,17 +42,27 @@ def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_TO_STD = str.maketrans("-_", "+/")
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
 def b64url_decode(text: str) -> bytes:
-    """Strict, canonical base64url without padding."""
-    if not isinstance(text, str) or not _B64URL.fullmatch(text) or len(text) % 4 == 1:
+    """Strict, canonical base64url without padding.
+
+    Canonical: in a 2- or 3-character final group the bits that encode no byte must be zero,
+    so each byte string has exactly one accepted encoding.
+    """
+    if not isinstance(text, str) or not _B64URL.fullmatch(text):
         raise JoseFormatError("not base64url")
-    try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:  # pragma: no cover - regex already excludes these
-        raise JoseFormatError("not base64url") from exc
-    if b64url_encode(data) != text:
+    rem = len(text) % 4
+    if rem == 1:
+        raise JoseFormatError("not base64url")
+    if rem and _ALPHABET.index(text[-1]) & (0x0F if rem == 2 else 0x03):
         raise JoseFormatError("non-canonical base64url")
-    return data
+    try:
+        return binascii.a2b_base64(text.translate(_TO_STD) + "=" * (-rem % 4), strict_mode=True)
+    except (binascii.Error, ValueError) as exc:  # pragma: no cover - the checks above exclude these
+        raise JoseFormatError("not base64url") from exc
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -189,35 +200,42 @@ def jwk_thumbprint(key: PublicKey) -> str:
 
 
 def public_key_from_jwk(jwk: dict[str, Any]) -> PublicKey:
-    """Build a public key from a JWK's public members only (``d`` and friends are ignored)."""
+    """Build a public key from a JWK's public members only (``d`` and friends are ignored).
+
+    Results are cached by the public members themselves (never by ``kid``), so a cached key
+    is exactly the key those members describe.
+    """
     kty = jwk.get("kty")
+    if kty == "RSA":
+        members: tuple[Any, ...] = ("RSA", jwk.get("n"), jwk.get("e"))
+    elif kty == "EC":
+        members = ("EC", jwk.get("crv"), jwk.get("x"), jwk.get("y"))
+    else:
+        raise JoseFormatError(f"unsupported kty {kty!r}")
+    if not all(isinstance(m, str) for m in members):
+        raise JoseFormatError("malformed JWK")
+    return _public_key(members)
+
+
+@functools.lru_cache(maxsize=512)
+def _public_key(members: tuple[str, ...]) -> PublicKey:
     try:
-        if kty == "RSA":
-            n_raw, e_raw = b64url_decode(jwk["n"]), b64url_decode(jwk["e"])
+        if members[0] == "RSA":
+            n_raw, e_raw = b64url_decode(members[1]), b64url_decode(members[2])
             n, e = int.from_bytes(n_raw, "big"), int.from_bytes(e_raw, "big")
-            if (
-                n.bit_length() < MIN_RSA_BITS
-                or n.bit_length() > 8192
-                or e < 3
-                or e % 2 == 0
-                or len(e_raw) > 8
-            ):
+            if not MIN_RSA_BITS <= n.bit_length() <= 8192 or e < 3 or e % 2 == 0 or len(e_raw) > 8:
                 raise JoseFormatError("unacceptable RSA parameters")
             return rsa.RSAPublicNumbers(e, n).public_key()
-        if kty == "EC":
-            curve = _CURVES.get(jwk.get("crv"))
-            if curve is None:
-                raise JoseFormatError("unsupported curve")
-            size = (curve.key_size + 7) // 8
-            x_raw, y_raw = b64url_decode(jwk["x"]), b64url_decode(jwk["y"])
-            if len(x_raw) != size or len(y_raw) != size:
-                raise JoseFormatError("bad EC coordinate length")
-            nums = ec.EllipticCurvePublicNumbers(
-                int.from_bytes(x_raw, "big"), int.from_bytes(y_raw, "big"), curve
-            )
-            return nums.public_key()  # validates the point is on the curve
+        curve = _CURVES.get(members[1])
+        if curve is None:
+            raise JoseFormatError("unsupported curve")
+        size = (curve.key_size + 7) // 8
+        x_raw, y_raw = b64url_decode(members[2]), b64url_decode(members[3])
+        if len(x_raw) != size or len(y_raw) != size:
+            raise JoseFormatError("bad EC coordinate length")
+        x, y = int.from_bytes(x_raw, "big"), int.from_bytes(y_raw, "big")
+        return ec.EllipticCurvePublicNumbers(x, y, curve).public_key()  # checks the point is on the curve
     except JoseFormatError:
         raise
-    except (KeyError, TypeError, ValueError) as exc:
+    except (TypeError, ValueError) as exc:
         raise JoseFormatError("malformed JWK") from exc
-    raise JoseFormatError(f"unsupported kty {kty!r}")

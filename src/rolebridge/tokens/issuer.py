@@ -18,6 +18,7 @@ job holding a token longer than 24 h must refresh it before then whatever its ``
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Sequence
@@ -77,6 +78,7 @@ def service_account_subject(namespace: str, service_account: str) -> str:
     return f"system:serviceaccount:{namespace}:{service_account}"
 
 
+@functools.lru_cache(maxsize=1024)
 def service_account_uid(issuer_url: str, namespace: str, service_account: str) -> str:
     """A stable UID per (issuer, namespace, service account), as a real cluster's SA object has."""
     return str(uuid.uuid5(_UID_NAMESPACE, f"{issuer_url}\n{namespace}\n{service_account}"))
