@@ -17,14 +17,14 @@ from rolebridge.context import CallContext
 from rolebridge.http.authn import authenticate
 from rolebridge.http.errors import error_response
 from rolebridge.http.models import service_for
-from rolebridge.http.query import decode_params, parse_query
+from rolebridge.http.query import MAX_QUERY_BYTES, decode_params, parse_query
 from rolebridge.http.sigv4 import parse_sigv4
 from rolebridge.http.xml import serialize_result
 from rolebridge.iam.authorize import authorize
 from rolebridge.iam.registry import OPERATIONS
 from rolebridge.services import Services
 
-MAX_BODY = 2 * 1024 * 1024
+MAX_BODY = MAX_QUERY_BYTES
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
@@ -70,7 +70,8 @@ async def handle_query(request: Request, services: Services) -> Response:
                 raise errors.MissingAuthenticationToken()
             token = headers.get("x-amz-security-token") or request.query_params.get("X-Amz-Security-Token")
             caller = authenticate(services, creds, service=service, method=request.method,
-                                  path=request.url.path, query_string=request.url.query, headers=headers,
+                                  path=request.scope.get("raw_path", b"/").decode("latin-1").split("?")[0]
+                                  or "/", query_string=request.url.query, headers=headers,
                                   body=body, now=now, security_token=token)
         client = request.client
         ctx = CallContext(services=services, caller=caller, now=now, request_id=request_id,
