@@ -11,7 +11,12 @@ from tokens_pki import Cert, HTTPSServer, Route, make_cert
 
 from rolebridge.errors import IDPCommunicationError, InvalidIdentityToken
 from rolebridge.tokens import KeyRing, mint_service_account_token, parse_unverified, verify_signature
-from rolebridge.tokens.remote import COULDNT_RETRIEVE, JWKSFetcher, certificate_thumbprint
+from rolebridge.tokens.remote import (
+    COULDNT_RETRIEVE,
+    JWKSFetcher,
+    certificate_thumbprint,
+    fetch_top_thumbprint,
+)
 
 ISSUER_PATH = "/clusters/alpha"
 
@@ -251,3 +256,21 @@ def test_failures_are_remembered_and_stale_keys_survive_refresh_failure(server, 
     couldnt(fetch, cold, issuer)
     couldnt(fetch, cold, issuer, now=NOW + 30)
     assert len(server.hits) == hits + 2  # discovery + keys once, not twice
+
+
+def test_fetch_top_thumbprint(server, pki, tmp_path, ring):
+    assert fetch_top_thumbprint(server.url + ISSUER_PATH) == certificate_thumbprint(pki["inter"].der)
+    (tmp_path / "full").mkdir()
+    full = _serve(tmp_path / "full", [pki["leaf"], pki["inter"], pki["root"]], ring)
+    try:
+        assert fetch_top_thumbprint(full.url) == certificate_thumbprint(pki["root"].pem)
+    finally:
+        full.close()
+    with pytest.raises(InvalidIdentityToken):
+        fetch_top_thumbprint("https://127.0.0.1:1/")
+
+
+def test_extra_ca_bundle_alias(server, pki, ring, tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(pki["root"].pem)
+    assert fetch(JWKSFetcher(extra_ca_bundle=bundle), server.url + ISSUER_PATH) == ring.jwks()

@@ -46,6 +46,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import socket
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -81,6 +82,36 @@ def certificate_thumbprint(pem_or_der: bytes | str) -> str:
         cert = x509.load_der_x509_certificate(data)
     der = cert.public_bytes(serialization.Encoding.DER)
     return hashlib.sha1(der, usedforsecurity=False).hexdigest()
+
+
+def fetch_top_thumbprint(url: str, *, timeout: float = 5.0) -> str:
+    """Thumbprint of the top certificate the host of ``url`` presents (what ``cluster list`` shows
+    and what IAM computes when CreateOpenIDConnectProvider gets no ThumbprintList).
+
+    The handshake is unverified on purpose: this *reads* what the host presents so a person or
+    IAM can decide to pin it; nothing fetched through this connection is trusted.
+    """
+    host, port = _check_url(url)
+    probe = _probe_context()
+    try:
+        with (
+            socket.create_connection((host, port), timeout=timeout) as raw,
+            probe.wrap_socket(raw, server_hostname=host) as tls,
+        ):
+            chain = _presented_chain(tls)
+    except (OSError, ssl.SSLError) as exc:
+        raise _couldnt(f"cannot connect to {host}:{port}: {exc}") from None
+    if not chain:
+        raise _couldnt(f"{host}:{port} presented no certificate")
+    return hashlib.sha1(chain[-1], usedforsecurity=False).hexdigest()
+
+
+def _probe_context() -> ssl.SSLContext:
+    probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    probe.check_hostname = False
+    probe.verify_mode = ssl.CERT_NONE  # only to READ the presented chain; nothing is trusted from it
+    probe.minimum_version = ssl.TLSVersion.TLSv1_2
+    return probe
 
 
 def _couldnt(why: str) -> InvalidIdentityToken:
@@ -149,6 +180,7 @@ class JWKSFetcher:
         self,
         *,
         ca_bundle: str | Path | None = None,
+        extra_ca_bundle: str | Path | None = None,
         use_system_cas: bool = True,
         ttl: float = 3600.0,
         min_refresh_interval: float = 60.0,
@@ -157,7 +189,10 @@ class JWKSFetcher:
         max_bytes: int = 64 * 1024,
         max_redirects: int = 3,
     ) -> None:
-        self.ca_bundle = Path(ca_bundle) if ca_bundle else None
+        if ca_bundle and extra_ca_bundle and Path(ca_bundle) != Path(extra_ca_bundle):
+            raise ValueError("pass ca_bundle or extra_ca_bundle (the same thing), not both")
+        bundle = ca_bundle or extra_ca_bundle
+        self.ca_bundle = Path(bundle) if bundle else None
         self.use_system_cas = use_system_cas
         self.ttl = ttl
         self.min_refresh_interval = min_refresh_interval
@@ -287,10 +322,7 @@ class JWKSFetcher:
         return self._trusted
 
     async def _pinned_context(self, host: str, port: int, thumbprints: Sequence[str]) -> ssl.SSLContext:
-        probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        probe.check_hostname = False
-        probe.verify_mode = ssl.CERT_NONE  # only to READ the presented chain; nothing is trusted from it
-        probe.minimum_version = ssl.TLSVersion.TLSv1_2
+        probe = _probe_context()
         try:
             _, writer = await asyncio.wait_for(
                 asyncio.open_connection(host, port, ssl=probe, server_hostname=host),
@@ -324,4 +356,4 @@ def _kids(jwks: dict[str, Any] | None) -> set[str]:
     return {k.get("kid") for k in (jwks or {}).get("keys", []) if isinstance(k, dict)} - {None}
 
 
-__all__ = ["COULDNT_RETRIEVE", "JWKSFetcher", "certificate_thumbprint"]
+__all__ = ["COULDNT_RETRIEVE", "JWKSFetcher", "certificate_thumbprint", "fetch_top_thumbprint"]
