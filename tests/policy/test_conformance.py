@@ -27,6 +27,7 @@ from rolebridge.policy import (
     evaluate_trust,
     validate_policy,
 )
+
 from ._helpers import request_from
 
 CASES_DIR = Path(__file__).parent / "cases"
