@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -16,6 +16,24 @@ class Setting(Base):
     __tablename__ = "settings"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class AuditEvent(Base):
+    """One CloudTrail-shaped event per IAM/STS call (``audit/``). The event itself is the JSON ``body``;
+    the columns beside it exist only to filter on (account, name, time) without parsing JSON."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_recipient_time", "recipient_account_id", "event_time"),
+                      Index("ix_audit_events_caller_time", "caller_account_id", "event_time"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    event_time: Mapped[float] = mapped_column(Float, index=True)
+    event_name: Mapped[str] = mapped_column(String(128), index=True)
+    event_source: Mapped[str] = mapped_column(String(64))
+    recipient_account_id: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    caller_account_id: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    body: Mapped[str] = mapped_column(Text)
 
 
 class Account(Base):
@@ -90,3 +108,70 @@ class Cluster(Base):
     jwks: Mapped[dict] = mapped_column(JSON)
     key_dir: Mapped[str] = mapped_column(String(4096))
     created_at: Mapped[float] = mapped_column(Float)
+
+
+# -- job platform (platform/): projects, environments, job definitions, runs ------------------
+class Project(Base):
+    """A project: a name (may contain `_`) and the default `aws_role`, a Jinja template over `env`."""
+
+    __tablename__ = "projects"
+    name: Mapped[str] = mapped_column(String(52), primary_key=True)
+    default_aws_role: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source: Mapped[str | None] = mapped_column(Text, nullable=True)  # the project file it came from
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class Environment(Base):
+    """An environment is one namespace on one cluster (conveyor-semantics.md §1.1)."""
+
+    __tablename__ = "environments"
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    cluster: Mapped[str] = mapped_column(ForeignKey("clusters.name"), index=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class JobDefinition(Base):
+    """One job of a project file: command, arguments, env vars, aws_role, retry policy."""
+
+    __tablename__ = "job_definitions"
+    __table_args__ = (UniqueConstraint("project", "name", name="uq_job_project_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project: Mapped[str] = mapped_column(ForeignKey("projects.name", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    command: Mapped[list[str]] = mapped_column(JSON, default=list)
+    args: Mapped[list[str]] = mapped_column(JSON, default=list)
+    env: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    aws_role: Mapped[str | None] = mapped_column(Text, nullable=True)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    retry_backoff: Mapped[float] = mapped_column(Float, default=1.0)
+
+
+class Run(Base):
+    """One job run: identity, lifecycle, exit code, log file and the outcome of its first assume."""
+
+    __tablename__ = "runs"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    cluster: Mapped[str] = mapped_column(String(63), index=True)
+    account_id: Mapped[str] = mapped_column(String(12), index=True)
+    project: Mapped[str] = mapped_column(String(52), index=True)
+    environment: Mapped[str] = mapped_column(String(63))
+    job: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    service_account: Mapped[str] = mapped_column(String(253))
+    role_arn: Mapped[str] = mapped_column(String(2048), default="")
+    command: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=1)
+    retry_backoff: Mapped[float] = mapped_column(Float, default=1.0)
+    created_at: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    assume: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    log_path: Mapped[str] = mapped_column(String(4096))
+    supervisor_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    supervisor_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Integer, default=0)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
