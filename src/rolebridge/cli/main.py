@@ -21,6 +21,8 @@ COMMAND_MODULES = [
     "rolebridge.cli.run",
     "rolebridge.cli.demo",
     "rolebridge.cli.policy",
+    "rolebridge.cli.db",
+    "rolebridge.cli.audit",
 ]
 
 app = typer.Typer(

@@ -1,4 +1,4 @@
-"""Persistence: SQLAlchemy 2 models and the `Store` that opens them (SQLite default, PostgreSQL for many servers)."""
+"""Persistence: SQLAlchemy 2 models, Alembic migrations and the `Store` (SQLite default, PostgreSQL)."""
 
 from rolebridge.store.db import Store, open_store
 

@@ -1,7 +1,8 @@
 """Opening the database: engine settings per backend, schema creation, and small setting helpers.
 
 SQLite runs in WAL mode with a busy timeout so several processes (server, CLI) can share it;
-PostgreSQL is used through ``postgresql+psycopg://``. Sessions are short and explicit: every
+PostgreSQL is used through ``postgresql+psycopg://``. The schema comes from Alembic migrations
+(``store/migrate.py``), run by whoever opens the store first. Sessions are short and explicit: every
 write is one transaction (``with store.tx() as s:``), committed before the caller acknowledges.
 """
 
@@ -16,7 +17,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from rolebridge.config import Paths
-from rolebridge.store.schema import Base, Setting
+from rolebridge.store.migrate import ensure_schema
+from rolebridge.store.schema import Setting
 from rolebridge.store.server_key import ServerKey
 
 
@@ -73,9 +75,11 @@ class Store:
         self.engine.dispose()
 
 
-def open_store(paths: Paths) -> Store:
+def open_store(paths: Paths, *, migrate: bool = True) -> Store:
+    """Open the database, upgrading its schema first if needed (one cheap query when it is current)."""
     engine = make_engine(paths.database_url)
-    Base.metadata.create_all(engine)
+    if migrate:
+        ensure_schema(engine)
     return Store(
         paths=paths,
         engine=engine,
