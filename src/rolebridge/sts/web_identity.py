@@ -29,6 +29,21 @@ SOURCE_IDENTITY_CLAIM = "https://aws.amazon.com/source_identity"
 DENIED = "Not authorized to perform sts:AssumeRoleWithWebIdentity"
 
 
+class _SignatureNotChecked:
+    """What ``Services.jwks_for`` returns when there are no keys to check against.
+
+    Only ``rolebridge explain``'s offline services (``tools/explain.py``) return it, for a token
+    given as a file with no JWKS; an identity sentinel, so no JWKS fetched from anywhere can
+    stand for it and skip the check.
+    """
+
+    def __repr__(self) -> str:
+        return "SIGNATURE_NOT_CHECKED"
+
+
+SIGNATURE_NOT_CHECKED = _SignatureNotChecked()
+
+
 def _trust_context(ctx: CallContext, prefix: str, claims: dict[str, Any], audience: str,
                    session: str) -> tuple[dict[str, Any], list[str]]:
     context: dict[str, Any] = {
@@ -82,7 +97,11 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
     if p.get("Policy"):
         compile_policy(p["Policy"], kind="session")
 
-    token = parse_unverified(p["WebIdentityToken"])
+    try:
+        token = parse_unverified(p["WebIdentityToken"])
+    except errors.InvalidIdentityToken as exc:
+        trace.fail("token-format", f"not a JWT STS accepts: {exc.explanation or exc.message}", cause="other")
+        raise
     issuer = token.issuer
     trace.ok("token-format", "a signed JWT", data={"iss": issuer, "sub": token.claims.get("sub")})
 
@@ -92,7 +111,8 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
         trace.fail("provider", f"no OIDC provider for {issuer} in account {ref.account}"
                    + (f" (registered in {', '.join(elsewhere)})" if elsewhere else ""),
                    cause="provider-in-other-account" if elsewhere else "provider-missing",
-                   expected=f"an IAM OIDC provider with URL {issuer} in {ref.account}", seen=elsewhere or None)
+                   expected=f"an IAM OIDC provider with URL {issuer} in {ref.account}",
+                   seen=elsewhere or None)
         raise errors.InvalidIdentityToken(f"No OpenIDConnect provider found in your account for {issuer}")
     trace.ok("provider", f"provider {provider.arn}")
 
@@ -111,13 +131,18 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
         trace.fail("keys", f"could not get the issuer's keys: {exc.explanation or exc.message}",
                    cause=getattr(exc, "cause", None) or "jwks-unreachable")
         raise
-    try:
-        verify_signature(token, jwks)
-    except errors.InvalidIdentityToken:
-        trace.fail("signature", "the token's signature does not verify with any key the issuer publishes",
-                   cause="signature-invalid", seen=token.header.get("kid"))
-        raise
-    trace.ok("signature", f"signed by key {token.header.get('kid')}")
+    if jwks is SIGNATURE_NOT_CHECKED:
+        trace.ok("signature", "signature not checked offline (no keys given)", data={"checked": False})
+    else:
+        try:
+            verify_signature(token, jwks)
+        except errors.InvalidIdentityToken as exc:
+            trace.fail("signature", "the token's signature does not verify with any key the issuer publishes",
+                       cause="signature-invalid", seen=token.header.get("kid"),
+                       expected=[k.get("kid") for k in jwks.get("keys", []) if isinstance(k, dict)],
+                       data={"why": exc.explanation})
+            raise
+        trace.ok("signature", f"signed by key {token.header.get('kid')}")
 
     try:
         check_times(token, now=ctx.now)
@@ -145,17 +170,20 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
         result = evaluate_trust(compiled, Request(principal=principal, action=action, resource=role.arn,
                                                   context=context))
         if not result.allowed:
-            trace.fail("trust-policy", f"the trust policy does not allow {action}",
-                       cause="explicit-deny" if result.decision.value == "ExplicitDeny" else "trust",
-                       data={"evaluation": result.to_dict(), "context": context, "action": action,
-                             "provider_url": provider.url, "provider_arn": provider.arn})
+            if not isinstance(trace, NullTrace):  # the explanation (nearest miss) only when recorded
+                trace.fail("trust-policy", f"the trust policy does not allow {action}",
+                           cause="explicit-deny" if result.decision.value == "ExplicitDeny" else "trust",
+                           data={"evaluation": result.to_dict(), "context": context, "action": action,
+                                 "provider_url": provider.url, "provider_arn": provider.arn,
+                                 "trust_policy": role.trust_policy})
             raise errors.AccessDenied(DENIED, explanation=result)
     trace.ok("trust-policy", "the trust policy allows " + ", ".join(actions))
 
     if duration > role.max_session_duration:
         trace.fail("duration", f"DurationSeconds {duration} > MaxSessionDuration {role.max_session_duration}",
                    cause="duration-too-long", expected=role.max_session_duration, seen=duration)
-        raise errors.ValidationError("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
+        raise errors.ValidationError(
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
     trace.ok("duration", f"{duration} s")
 
     expiration = ctx.now + duration
