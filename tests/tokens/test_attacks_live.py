@@ -18,6 +18,8 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tokens_forge import seg, sign_with
 
 from rolebridge.tokens import KeyRing, parse_unverified
@@ -344,3 +346,27 @@ def test_key_rotation_end_to_end(world):
     for token in (old, new):
         resp = assume(world, token, role="b")
         assert resp.status_code == 200, resp.text
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    header=st.dictionaries(
+        st.sampled_from(["alg", "kid", "crit", "jku", "cty", "typ"]),
+        st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+        max_size=4,
+    ),
+    payload=st.dictionaries(
+        st.sampled_from(["iss", "sub", "aud", "exp", "iat", "nbf"]),
+        st.none() | st.integers() | st.text(max_size=12) | st.lists(st.text(max_size=5)),
+        max_size=6,
+    ),
+    tail=st.text(
+        alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ ", max_size=40
+    ),
+)
+def test_live_fuzz_never_500(world, header, payload, tail):
+    """Random tokens at the live server: always an AWS-shaped 4xx, never a 500 or a traceback."""
+    token = f"{seg(header)}.{seg(payload)}.{tail}"
+    status, code, _ = error_of(assume(world, token))
+    assert status in (400, 403)
+    assert code in {"InvalidIdentityToken", "ValidationError", "ExpiredTokenException", "AccessDenied"}

@@ -238,3 +238,31 @@ def test_rotation_end_to_end(tmp_path):
     clock.advance(10)
     third = ring.rotate(now=clock(), retain_until=clock() + 100)
     assert [k["kid"] for k in ring.jwks()["keys"]] == [new_kid, third]
+
+
+def test_public_surface():
+    import rolebridge.tokens as tokens
+    import rolebridge.tokens.remote as remote
+
+    assert sorted(tokens.__all__) == [
+        "DISCOVERY_PATH",
+        "JWKS_PATH",
+        "KeyRing",
+        "UnverifiedToken",
+        "check_audience",
+        "check_length",
+        "check_subject",
+        "check_times",
+        "discovery_document",
+        "mint_service_account_token",
+        "parse_unverified",
+        "verify_signature",
+        "verify_token",
+    ]
+    assert all(hasattr(tokens, name) for name in tokens.__all__)
+    assert sorted(remote.__all__) == [
+        "COULDNT_RETRIEVE",
+        "JWKSFetcher",
+        "certificate_thumbprint",
+        "fetch_top_thumbprint",
+    ]
