@@ -123,10 +123,12 @@ class Project(Base):
 
 
 class Environment(Base):
-    """An environment is one namespace on one cluster (conveyor-semantics.md §1.1)."""
+    """An environment is a namespace on a cluster (conveyor-semantics.md §1.1); made on first use."""
 
     __tablename__ = "environments"
-    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    __table_args__ = (UniqueConstraint("cluster", "name", name="uq_environment_cluster_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(63), index=True)
     cluster: Mapped[str] = mapped_column(ForeignKey("clusters.name"), index=True)
     created_at: Mapped[float] = mapped_column(Float)
 
