@@ -175,5 +175,5 @@ class Run(Base):
     supervisor_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     supervisor_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    cancel_requested: Mapped[bool] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
