@@ -1,13 +1,42 @@
-"""`rolebridge run`: run a command as a job with its own short-lived AWS identity."""
+"""`rolebridge run`: run a command as a job with its own short-lived AWS identity.
+
+The run is recorded like any other (`rolebridge runs list`), supervised by this process: the
+job's output is shown here and kept in the run's log, Ctrl-C cancels it, and the exit status is
+the job's.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from rolebridge.cli.options import DatabaseUrl, DataDir, err_console
+
+
+def print_refusal(run: dict[str, Any]) -> None:
+    """The same three lines wherever a job is refused: what AWS said, why, and the fix."""
+    outcome = run.get("assume") or {}
+    err_console.print(
+        f"[bold red]job refused:[/] {run['subject']} cannot assume {run['role_arn']}: "
+        f"{outcome.get('error_code')}: {outcome.get('error_message')}", highlight=False, soft_wrap=True)
+    if outcome.get("detail"):
+        err_console.print(f"  cause: {outcome['detail']}", highlight=False, soft_wrap=True)
+    err_console.print(f"  fix:   {outcome.get('fix')}", highlight=False, soft_wrap=True)
+
+
+def run_foreground(services: Any, req: Any) -> int:
+    """Record ``req`` as a run and supervise it here; returns the exit status for the shell."""
+    from rolebridge.platform import runs
+    from rolebridge.platform.server_info import running_server
+
+    server = running_server(services.store.paths.data_dir)
+    row = runs.create_run(services, req)
+    sup = runs.Supervision(sts_url=server.url, ca_bundle=server.ca_bundle, echo=True, stdin=None,
+                           on_refused=print_refusal)
+    with runs.signals_cancel(sup):
+        return runs.execute(services, row["id"], req, sup)
 
 
 def register(app: typer.Typer) -> None:
@@ -26,46 +55,20 @@ def register(app: typer.Typer) -> None:
         database_url: DatabaseUrl = None,
     ) -> None:
         """Run CMD as a job of PROJECT in ENVIRONMENT; its SDKs get the role's credentials."""
+        from rolebridge import errors
         from rolebridge.bootstrap import open_services
-        from rolebridge.platform import preflight as pf
-        from rolebridge.platform.clusters import get_cluster, mint_token
-        from rolebridge.platform.roles import (
-            check_environment,
-            check_project,
-            new_service_account,
-            resolve_role_arn,
-            session_name,
-        )
-        from rolebridge.platform.runner import JobSpec, start_job, wait_forwarding_signals
-        from rolebridge.platform.server_info import running_server
+        from rolebridge.platform.projects import choose_role, get_project
+        from rolebridge.platform.roles import check_environment, check_project
+        from rolebridge.platform.runs import RunRequest
 
         services = open_services(data_dir, database_url)
-        info = get_cluster(services, cluster)
         check_project(project)
         check_environment(environment)
-        sa = new_service_account(project)
-        server = running_server(services.store.paths.data_dir)
-        role_arn = resolve_role_arn(aws_role, info.account_id) if aws_role else ""
-
-        def mint() -> str:
-            return mint_token(services, cluster, namespace=environment, service_account=sa)
-
-        sess = session_name(sa)
-        if role_arn and preflight:
-            token = mint()
-            outcome = pf.assume(server.url, server.ca_bundle, role_arn=role_arn, session_name=sess, token=token)
-            if not outcome.ok:
-                pf.explain_refusal(services, outcome, role_arn=role_arn, session_name=sess, token=token,
-                                   cluster_account=info.account_id, bare_role=not aws_role.startswith("arn:"))
-                err_console.print(
-                    f"[bold red]job refused:[/] system:serviceaccount:{environment}:{sa} cannot assume {role_arn}: "
-                    f"{outcome.error_code}: {outcome.error_message}", highlight=False, soft_wrap=True)
-                if outcome.detail:
-                    err_console.print(f"  cause: {outcome.detail}", highlight=False, soft_wrap=True)
-                err_console.print(f"  fix:   {outcome.fix}", highlight=False, soft_wrap=True)
-                raise typer.Exit(1)
-        spec = JobSpec(command=command, role_arn=role_arn, session_name=sess, sts_url=server.url,
-                       ca_bundle=server.ca_bundle, region=region)
-        job = start_job(spec, mint, info.token_lifetime, runs_dir=services.store.paths.runs_dir)
-        code = wait_forwarding_signals(job)
-        sys.exit(code if code >= 0 else 128 - code)
+        try:  # a registered project's default aws_role applies to ad-hoc runs too
+            default = get_project(services, project).aws_role
+        except errors.NoSuchEntity:
+            default = None
+        role = choose_role(aws_role, None, default, environment=environment, project=project)
+        req = RunRequest(cluster=cluster, project=project, environment=environment, command=list(command),
+                         aws_role=role, region=region, preflight=preflight)
+        sys.exit(run_foreground(services, req))

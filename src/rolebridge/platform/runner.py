@@ -1,10 +1,15 @@
 """Running a job as a local process with its own short-lived identity.
 
 What a Kubernetes pod gets from EKS's pod-identity webhook, a local process gets here: a service
-account of its own, a projected token in a file (mode 0600, refreshed at 80% of its lifetime, as
-the kubelet does, by atomic rename), and the standard AWS SDK variables, so plain boto3 or the AWS
+account of its own, a projected token in a file (mode 0600, rewritten at 80% of its lifetime by
+atomic rename, as the kubelet does), and the standard AWS SDK variables, so plain boto3 or the AWS
 CLI inside the job assumes the role with no code or config. Static keys in the parent's
 environment are removed so the SDK's web-identity provider is the one that answers.
+
+A job that outlives its token keeps working because botocore's web-identity provider re-reads
+``AWS_WEB_IDENTITY_TOKEN_FILE`` each time it refreshes credentials; the file must therefore always
+hold a valid token, which ``TokenFile`` guarantees. Time is injected (``clock``), so the refresh
+schedule is tested with a fixed clock instead of waiting for the 600 s minimum token lifetime.
 """
 
 from __future__ import annotations
@@ -13,19 +18,21 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rolebridge.config import write_private
+from rolebridge.clock import Clock, system_clock
+from rolebridge.tokens.projected import REFRESH_FRACTION, write_token_file
 
 SCRUBBED = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
             "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CREDENTIAL_EXPIRATION")
-REFRESH_FRACTION = 0.8
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CREDENTIAL_EXPIRATION", "AWS_ROLE_ARN",
+            "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME")
+# Hidden test/bench seam: refresh the token file every N seconds whatever its lifetime.
+REFRESH_OVERRIDE_ENV = "ROLEBRIDGE_TOKEN_REFRESH_SECONDS"
+POLL_SECONDS = 1.0
 
 
 @dataclass
@@ -41,31 +48,55 @@ class JobSpec:
 
 
 class TokenFile:
-    """The job's token file; rewritten atomically before the token expires."""
+    """The job's token file; rewritten atomically once 80% of the current token's lifetime has passed.
 
-    def __init__(self, directory: Path, mint: Callable[[], str], lifetime: int) -> None:
-        self.path = directory / "token"
+    ``mint(now)`` returns a fresh token. ``tick()`` rewrites the file if it is due and is what the
+    background thread calls; tests call it directly with a ``FixedClock``.
+    """
+
+    def __init__(self, directory: Path, mint: Callable[[float], str], lifetime: float, *,
+                 clock: Clock = system_clock, refresh_every: float | None = None) -> None:
+        self.path = Path(directory) / "token"
         self._mint = mint
-        self._lifetime = lifetime
+        self._clock = clock
+        override = os.environ.get(REFRESH_OVERRIDE_ENV)
+        if refresh_every is None and override:
+            refresh_every = max(0.2, float(override))
+        self.refresh_every = refresh_every if refresh_every is not None else lifetime * REFRESH_FRACTION
+        self.written_at: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.refreshes = 0
 
-    def write(self) -> None:
-        write_private(self.path, self._mint().encode())
+    def write(self, token: str | None = None) -> None:
+        now = self._clock()
+        write_token_file(self.path, token if token is not None else self._mint(now))
+        self.written_at = now
+
+    def due(self) -> bool:
+        return self.written_at is None or self._clock() >= self.written_at + self.refresh_every
+
+    def tick(self) -> bool:
+        if self._stop.is_set() or not self.due():
+            return False
+        self.write()
+        self.refreshes += 1
+        return True
 
     def start_refresh(self) -> None:
         def loop() -> None:
-            while not self._stop.wait(max(1.0, self._lifetime * REFRESH_FRACTION)):
-                self.write()
-                self.refreshes += 1
+            while not self._stop.wait(min(POLL_SECONDS, self.refresh_every / 4)):
+                try:
+                    self.tick()
+                except Exception:  # noqa: S112 - a failed refresh is retried on the next poll
+                    continue
 
         self._thread = threading.Thread(target=loop, name="token-refresh", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
 
 
@@ -74,10 +105,7 @@ def job_environment(spec: JobSpec, token_path: Path, base: dict[str, str] | None
     for name in SCRUBBED:
         env.pop(name, None)
     env.update(spec.env)
-    env.update({
-        "AWS_ROLE_ARN": spec.role_arn,
-        "AWS_WEB_IDENTITY_TOKEN_FILE": str(token_path),
-        "AWS_ROLE_SESSION_NAME": spec.session_name,
+    sdk = {
         "AWS_ENDPOINT_URL_STS": spec.sts_url,
         "AWS_ENDPOINT_URL_IAM": spec.sts_url,
         "AWS_CA_BUNDLE": spec.ca_bundle,
@@ -85,7 +113,11 @@ def job_environment(spec: JobSpec, token_path: Path, base: dict[str, str] | None
         "AWS_DEFAULT_REGION": spec.region,
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_STS_REGIONAL_ENDPOINTS": "regional",
-    })
+    }
+    if spec.role_arn:
+        sdk.update({"AWS_ROLE_ARN": spec.role_arn, "AWS_WEB_IDENTITY_TOKEN_FILE": str(token_path),
+                    "AWS_ROLE_SESSION_NAME": spec.session_name})
+    env.update(sdk)
     return env
 
 
@@ -95,61 +127,52 @@ class RunningJob:
     token: TokenFile
     workdir: Path
 
-    def wait(self) -> int:
-        try:
-            return self.process.wait()
-        finally:
-            self.cleanup()
+    def poll(self) -> int | None:
+        return self.process.poll()
 
-    def cancel(self, grace: float = 5.0) -> int:
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.cleanup()
-        return self.process.returncode
+    def wait(self, timeout: float | None = None) -> int:
+        return self.process.wait(timeout=timeout)
+
+    def kill(self, grace: float = 5.0) -> int:
+        """SIGTERM the job's whole process group, SIGKILL after ``grace``; leaves no process behind."""
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+        try:  # stragglers the job started in its group, even if the leader already exited
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return self.process.wait()
 
     def cleanup(self) -> None:
+        """Stop refreshing and delete the token: nothing of the identity outlives the job."""
         self.token.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def start_job(spec: JobSpec, mint: Callable[[], str], lifetime: int, *, runs_dir: Path,
+def make_workdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def start_job(spec: JobSpec, token: TokenFile, workdir: Path, *, stdin: int | None = None,
               stdout: int | None = None, stderr: int | None = None) -> RunningJob:
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="job-", dir=runs_dir))
-    workdir.chmod(0o700)
-    token = TokenFile(workdir, mint, lifetime)
-    token.write()
+    """Start the job in its own session (process group) with the token file already written."""
+    if token.written_at is None:
+        token.write()
     token.start_refresh()
     try:
         process = subprocess.Popen(list(spec.command), env=job_environment(spec, token.path), cwd=spec.cwd,
-                                   stdout=stdout, stderr=stderr, start_new_session=True)
+                                   stdin=stdin, stdout=stdout, stderr=stderr,
+                                   start_new_session=True)
     except OSError:
         token.stop()
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     return RunningJob(process, token, workdir)
-
-
-def wait_forwarding_signals(job: RunningJob) -> int:
-    """Wait for the job; SIGINT/SIGTERM to us cancel it (no orphan, no token left behind)."""
-    def forward(signum: int, _frame: object) -> None:
-        job.cancel()
-
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while True:
-            try:
-                return job.wait()
-            except InterruptedError:  # pragma: no cover - retried by Python already
-                time.sleep(0.01)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
