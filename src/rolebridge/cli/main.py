@@ -19,6 +19,8 @@ COMMAND_MODULES = [
     "rolebridge.cli.clusters",
     "rolebridge.cli.token",
     "rolebridge.cli.run",
+    "rolebridge.cli.jobs",
+    "rolebridge.cli.runs",
     "rolebridge.cli.demo",
     "rolebridge.cli.policy",
     "rolebridge.cli.db",

@@ -10,10 +10,11 @@ from functools import partial
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 # importing the handler modules registers their operations
 from rolebridge.http import oidc
+from rolebridge.http.platform_api import create_platform_api
 from rolebridge.http.query_api import handle_query
 from rolebridge.iam import providers as _providers  # noqa: F401
 from rolebridge.iam import roles as _roles  # noqa: F401
@@ -35,6 +36,7 @@ def create_app(services: Services) -> Starlette:
         Route("/health", health, methods=["GET"]),
         Route("/oidc/{cluster}" + DISCOVERY_PATH, partial(oidc.discovery, services=services), methods=["GET"]),
         Route("/oidc/{cluster}" + JWKS_PATH, partial(oidc.jwks, services=services), methods=["GET"]),
+        Mount("/api", app=create_platform_api(services)),
     ]
     app = Starlette(routes=routes)
     app.state.services = services
