@@ -94,7 +94,7 @@ class LocalIssuer:
             return self.ring.sign(claims)
         # signed by a key the issuer never published, but claiming the published key's kid
         token = self.other_ring.sign(claims)
-        header, payload, signature = token.split(".")
+        _header, payload, signature = token.split(".")
         real_header = self.ring.sign(claims).split(".")[0]
         return f"{real_header}.{payload}.{signature}"
 

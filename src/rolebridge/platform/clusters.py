@@ -18,7 +18,7 @@ from rolebridge.iam.accounts import ensure_account
 from rolebridge.iam.arns import provider_arn
 from rolebridge.services import LOCAL_ISSUER_PREFIX, Services
 from rolebridge.store.schema import Cluster, OIDCProvider
-from rolebridge.tokens.issuer import DEFAULT_AUDIENCE, mint_service_account_token
+from rolebridge.tokens.issuer import DEFAULT_AUDIENCE, MAX_EXPIRES_IN, mint_service_account_token
 from rolebridge.tokens.keys import KeyRing
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -69,7 +69,7 @@ def create_cluster(services: Services, name: str, account_id: str, *, alg: str =
         if s.get(Cluster, name) is not None:
             raise errors.EntityAlreadyExists(f"Cluster {name} already exists.")
         row = Cluster(name=name, account_id=account_id, issuer_url=url, audience=audience,
-                      token_lifetime=token_lifetime, jwks=ring.jwks(now=now), key_dir=str(key_dir),
+                      token_lifetime=token_lifetime, jwks=published_jwks(ring, now), key_dir=str(key_dir),
                       created_at=now)
         s.add(row)
         arn = provider_arn(account_id, stored)
@@ -115,9 +115,17 @@ def rotate_keys(services: Services, cluster: str, *, now: float | None = None) -
     info = get_cluster(services, cluster)
     now = time.time() if now is None else now
     ring = KeyRing.load(services.store.paths.cluster_key_dir(cluster))
-    kid = ring.rotate(now=now, retain_until=now + info.token_lifetime + 300)
+    # `rolebridge token --expires-in` may mint up to the issuer's maximum, so keep old keys that long
+    kid = ring.rotate(now=now, retain_until=now + max(info.token_lifetime, MAX_EXPIRES_IN) + 300)
     with services.store.tx() as s:
         row = s.get(Cluster, cluster)
         assert row is not None
-        row.jwks = ring.jwks(now=now)
+        row.jwks = published_jwks(ring, now)
+    services.invalidate()  # every server's cached JWKS must see the new key
     return kid
+
+
+def published_jwks(ring: KeyRing, now: float) -> dict[str, Any]:
+    """The JWKS as stored for every server: public keys plus, beside them, until when each is kept."""
+    retain = {e["kid"]: e["retain_until"] for e in ring.manifest_entries() if e.get("retain_until")}
+    return {**ring.jwks(now=now), "retain_until": retain}

@@ -50,7 +50,7 @@ def diagnose_web_identity(services: Services, *, role_arn: str, token: str, sess
         except errors.AWSError as exc:
             trace.fail("parameters", exc.message, cause=_parameter_cause(exc.message))
             return Diagnosis("error", exc, trace, None)
-        trace.ok("parameters", "RoleArn, RoleSessionName, WebIdentityToken and DurationSeconds are well-formed")
+        trace.ok("parameters", "RoleArn, RoleSessionName, WebIdentityToken, DurationSeconds well-formed")
     try:
         result = asyncio.run(assume_role_with_web_identity(ctx, params, trace))
     except errors.AWSError as exc:

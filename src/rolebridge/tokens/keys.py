@@ -150,6 +150,11 @@ class KeyRing:
         _write_private(self.directory / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
 
     # -- public surface -----------------------------------------------------------------
+    def manifest_entries(self) -> list[dict[str, Any]]:
+        """Each key's public bookkeeping (kid, alg, created_at, retain_until); no key material."""
+        return [{"kid": e.kid, "alg": e.alg, "created_at": e.created_at, "retain_until": e.retain_until}
+                for e in self._entries]
+
     @property
     def active_kid(self) -> str:
         return self._active
