@@ -238,3 +238,176 @@ def validation_message(problems: Sequence[Problem]) -> str:
 
 def validation_error(problems: Sequence[Problem]) -> ValidationError:
     return ValidationError(validation_message(problems))
+
+
+# -- S3 (``s3/``): codes and default texts as S3 sends them ------------------------------------
+class S3Error(_Sender):
+    """Base of S3's own codes; rendered as S3's ``<Error>`` document by ``s3/xml.py``."""
+
+
+class NoSuchBucket(S3Error):
+    code = "NoSuchBucket"
+    status = 404
+    default_message = "The specified bucket does not exist"
+
+
+class NoSuchKey(S3Error):
+    code = "NoSuchKey"
+    status = 404
+    default_message = "The specified key does not exist."
+
+
+class NoSuchUpload(S3Error):
+    code = "NoSuchUpload"
+    status = 404
+    default_message = ("The specified upload does not exist. The upload ID may be invalid, or the upload "
+                       "may have been aborted or completed.")
+
+
+class NoSuchBucketPolicy(S3Error):
+    code = "NoSuchBucketPolicy"
+    status = 404
+    default_message = "The bucket policy does not exist"
+
+
+class NoSuchTagSet(S3Error):
+    code = "NoSuchTagSet"
+    status = 404
+    default_message = "The TagSet does not exist"
+
+
+class BucketAlreadyExists(S3Error):
+    code = "BucketAlreadyExists"
+    status = 409
+    default_message = ("The requested bucket name is not available. The bucket namespace is shared by all "
+                       "users of the system. Please select a different name and try again.")
+
+
+class BucketAlreadyOwnedByYou(S3Error):
+    code = "BucketAlreadyOwnedByYou"
+    status = 409
+    default_message = "Your previous request to create the named bucket succeeded and you already own it."
+
+
+class BucketNotEmpty(S3Error):
+    code = "BucketNotEmpty"
+    status = 409
+    default_message = "The bucket you tried to delete is not empty"
+
+
+class InvalidBucketName(S3Error):
+    code = "InvalidBucketName"
+    default_message = "The specified bucket is not valid."
+
+
+class KeyTooLongError(S3Error):
+    code = "KeyTooLongError"
+    default_message = "Your key is too long"
+
+
+class InvalidArgument(S3Error):
+    code = "InvalidArgument"
+
+
+class InvalidRequest(S3Error):
+    code = "InvalidRequest"
+
+
+class MalformedXML(S3Error):
+    code = "MalformedXML"
+    default_message = ("The XML you provided was not well-formed or did not validate against our "
+                       "published schema")
+
+
+class MalformedPolicy(S3Error):
+    code = "MalformedPolicy"
+
+
+class InvalidRange(S3Error):
+    code = "InvalidRange"
+    status = 416
+    default_message = "The requested range is not satisfiable"
+
+
+class PreconditionFailed(S3Error):
+    code = "PreconditionFailed"
+    status = 412
+    default_message = "At least one of the pre-conditions you specified did not hold"
+
+
+class NotModified(S3Error):
+    code = "NotModified"
+    status = 304
+    default_message = "Not Modified"
+
+
+class BadDigest(S3Error):
+    code = "BadDigest"
+    default_message = "The Content-MD5 you specified did not match what we received."
+
+
+class InvalidDigest(S3Error):
+    code = "InvalidDigest"
+    default_message = "The Content-MD5 you specified was invalid."
+
+
+class XAmzContentSHA256Mismatch(S3Error):
+    code = "XAmzContentSHA256Mismatch"
+    default_message = "The provided 'x-amz-content-sha256' header does not match what was computed."
+
+
+class IncompleteBody(S3Error):
+    code = "IncompleteBody"
+    default_message = "You did not provide the number of bytes specified by the Content-Length HTTP header"
+
+
+class EntityTooSmall(S3Error):
+    code = "EntityTooSmall"
+    default_message = "Your proposed upload is smaller than the minimum allowed object size."
+
+
+class EntityTooLarge(S3Error):
+    code = "EntityTooLarge"
+    default_message = "Your proposed upload exceeds the maximum allowed size"
+
+
+class InvalidPart(S3Error):
+    code = "InvalidPart"
+    default_message = ("One or more of the specified parts could not be found.  The part may not have been "
+                       "uploaded, or the specified entity tag may not match the part's entity tag.")
+
+
+class InvalidPartOrder(S3Error):
+    code = "InvalidPartOrder"
+    default_message = "The list of parts was not in ascending order. Parts must be ordered by part number."
+
+
+class InvalidTag(S3Error):
+    code = "InvalidTag"
+
+
+class InvalidAccessKeyId(S3Error):
+    code = "InvalidAccessKeyId"
+    status = 403
+    default_message = "The AWS Access Key Id you provided does not exist in our records."
+
+
+class AuthorizationHeaderMalformed(S3Error):
+    code = "AuthorizationHeaderMalformed"
+
+
+class MethodNotAllowed(S3Error):
+    code = "MethodNotAllowed"
+    status = 405
+    default_message = "The specified method is not allowed against this resource."
+
+
+class NotImplementedS3(S3Error):
+    code = "NotImplemented"
+    status = 501
+    default_message = "A header you provided implies functionality that is not implemented"
+
+
+class InvalidToken(S3Error):
+    code = "InvalidToken"
+    default_message = "The provided token is malformed or otherwise invalid."

@@ -20,7 +20,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from rolebridge.config import Paths, write_private
 
-LOOPBACK_NAMES = ["localhost", "127.0.0.1", "::1"]
+LOOPBACK_NAMES = ["localhost", "127.0.0.1", "::1",
+                  # S3 virtual-host-style addressing: https://BUCKET.s3.localhost:PORT (s3/addressing.py)
+                  "s3.localhost", "*.s3.localhost"]
 
 
 def _name(cn: str) -> x509.Name:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import partial
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -18,6 +19,7 @@ from rolebridge.http.platform_api import create_platform_api
 from rolebridge.http.query_api import handle_query
 from rolebridge.iam import providers as _providers  # noqa: F401
 from rolebridge.iam import roles as _roles  # noqa: F401
+from rolebridge.s3.app import S3Middleware
 from rolebridge.services import Services
 from rolebridge.sts import caller_identity as _caller_identity  # noqa: F401
 from rolebridge.sts import web_identity as _web_identity  # noqa: F401
@@ -38,6 +40,7 @@ def create_app(services: Services) -> Starlette:
         Route("/oidc/{cluster}" + JWKS_PATH, partial(oidc.jwks, services=services), methods=["GET"]),
         Mount("/api", app=create_platform_api(services)),
     ]
-    app = Starlette(routes=routes)
+    # S3 shares the origin: S3 requests (path- or virtual-host-style) are answered by the middleware
+    app = Starlette(routes=routes, middleware=[Middleware(S3Middleware, services=services)])
     app.state.services = services
     return app

@@ -177,3 +177,114 @@ class Run(Base):
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     cancel_requested: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# -- S3 (``s3/``): buckets, objects, multipart uploads and their parts ----------------------------
+# Object bytes live in files under DATA_DIR/s3/blobs (``s3/storage.py``); a row names its file.
+# A row is written only after its file is complete, fsynced and renamed, so a row never points at
+# a partial object; a file without a row is garbage that ``s3/storage.py`` may sweep.
+from sqlalchemy import BigInteger  # noqa: E402 - kept with the S3 tables appended here
+
+
+class S3Bucket(Base):
+    """A bucket: names are global (one namespace for every account), the owner is one account."""
+
+    __tablename__ = "s3_buckets"
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    region: Mapped[str] = mapped_column(String(32), default="us-east-1")
+    policy: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tags: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class S3Object(Base):
+    """The current version of one key. ``blob`` is the file's name under the blob dir."""
+
+    __tablename__ = "s3_objects"
+    __table_args__ = (UniqueConstraint("bucket", "key", name="uq_s3_object_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    bucket: Mapped[str] = mapped_column(ForeignKey("s3_buckets.name", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(1024))
+    size: Mapped[int] = mapped_column(BigInteger)
+    etag: Mapped[str] = mapped_column(String(64))
+    blob: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # Content-Encoding & co.
+    metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
+    tags: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    checksums: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # e.g. {"CRC32": "base64"}
+    parts_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_modified: Mapped[float] = mapped_column(Float)
+
+
+class S3Upload(Base):
+    """A multipart upload in progress: what CreateMultipartUpload fixed for the final object."""
+
+    __tablename__ = "s3_uploads"
+    upload_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    bucket: Mapped[str] = mapped_column(ForeignKey("s3_buckets.name", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(1024))
+    initiator_arn: Mapped[str] = mapped_column(String(2048))
+    content_type: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
+    tags: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    checksum_algorithm: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    initiated: Mapped[float] = mapped_column(Float)
+
+
+class S3Part(Base):
+    """One uploaded part; a re-upload of the same number replaces the row (and its file)."""
+
+    __tablename__ = "s3_parts"
+    __table_args__ = (UniqueConstraint("upload_id", "part_number", name="uq_s3_part_number"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    upload_id: Mapped[str] = mapped_column(ForeignKey("s3_uploads.upload_id", ondelete="CASCADE"), index=True)
+    part_number: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
+    etag: Mapped[str] = mapped_column(String(64))
+    blob: Mapped[str] = mapped_column(String(64))
+    checksums: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    last_modified: Mapped[float] = mapped_column(Float)
+
+
+class ManagedPolicy(Base):
+    """A customer managed policy. AWS managed policies are not rows: ``iam/aws_policies.py`` holds them."""
+
+    __tablename__ = "managed_policies"
+    __table_args__ = (UniqueConstraint("account_id", "name_lower", name="uq_policy_account_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    name_lower: Mapped[str] = mapped_column(String(128))
+    path: Mapped[str] = mapped_column(String(512), default="/")
+    policy_id: Mapped[str] = mapped_column(String(32), unique=True)
+    arn: Mapped[str] = mapped_column(String(2048), index=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    default_version: Mapped[str] = mapped_column(String(16), default="v1")
+    next_version: Mapped[int] = mapped_column(Integer, default=2)  # AWS never reuses a version number
+    tags: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class PolicyVersion(Base):
+    __tablename__ = "policy_versions"
+    __table_args__ = (UniqueConstraint("policy_pk", "version_id", name="uq_policy_version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    policy_pk: Mapped[int] = mapped_column(ForeignKey("managed_policies.id", ondelete="CASCADE"), index=True)
+    version_id: Mapped[str] = mapped_column(String(16))
+    document: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class RolePolicyAttachment(Base):
+    """A managed policy attached to a role, by ARN (customer managed in the role's account, or AWS managed)."""
+
+    __tablename__ = "role_policy_attachments"
+    __table_args__ = (UniqueConstraint("role_pk", "policy_arn", name="uq_role_attachment"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    role_pk: Mapped[int] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    policy_arn: Mapped[str] = mapped_column(String(2048), index=True)

@@ -1,0 +1,131 @@
+"""Authorization of S3 requests: identity policies, bucket policy, cross-account rule.
+
+One call to ``policy.evaluate`` per action, with:
+- identity side: an assumed role's inline/attached policies and boundary (``iam/authorize.py``);
+  an account root has every permission in its own account (a synthetic allow-all identity
+  policy), but still needs the bucket policy across accounts and still obeys its explicit denies;
+  an anonymous request has no identity side at all;
+- resource side: the bucket policy, with ``resource_account`` = the bucket owner, so a principal
+  from another account needs both its own allow and the bucket policy's allow.
+Denials carry AWS's current message form and the evaluation result as the explanation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rolebridge import errors
+from rolebridge.caller import Caller
+from rolebridge.iam.authorize import identity_policies, principal_of, request_context
+from rolebridge.policy import CompiledPolicy, EvaluationResult, Principal, Request, compile_policy, evaluate
+from rolebridge.policy.model import Decision
+from rolebridge.s3.call import S3Call
+
+_ROOT_DOC = json.dumps({"Version": "2012-10-17",
+                        "Statement": [{"Sid": "AccountRoot", "Effect": "Allow", "Action": "*", "Resource": "*"}]})
+
+
+@dataclass(frozen=True)
+class BucketView:
+    name: str
+    account_id: str
+    region: str
+    policy: str | None
+    created_at: float
+
+
+def bucket_arn(bucket: str) -> str:
+    return f"arn:aws:s3:::{bucket}"
+
+
+def object_arn(bucket: str, key: str) -> str:
+    return f"arn:aws:s3:::{bucket}/{key}"
+
+
+def compiled_bucket_policy(bucket: BucketView) -> CompiledPolicy | None:
+    if not bucket.policy:
+        return None
+    return compile_policy(bucket.policy, kind="resource", name=f"bucket policy of {bucket.name}")
+
+
+def _principal(caller: Caller | None) -> Principal:
+    if caller is None:
+        return Principal.anonymous()
+    if caller.is_root:
+        return Principal(kind="AWS", arn=caller.arn, account=caller.account_id)
+    return principal_of(caller)
+
+
+def condition_context(call: S3Call, bucket: BucketView | None, extra: Mapping[str, Any]) -> dict[str, Any]:
+    caller = call.auth.caller
+    ctx = call.ctx
+    context: dict[str, Any] = (request_context(ctx, caller) if caller is not None else {
+        "aws:SourceIp": ctx.source_ip, "aws:SecureTransport": ctx.secure, "aws:EpochTime": int(ctx.now)})
+    context["aws:CurrentTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ctx.now))
+    if call.auth.creds is not None:
+        context["s3:signatureversion"] = "AWS4-HMAC-SHA256"
+        context["s3:authType"] = call.auth.auth_type
+        context["s3:x-amz-content-sha256"] = call.headers.get("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+    if ctx.secure:
+        context["s3:TlsVersion"] = "1.3"
+    if bucket is not None:
+        context["s3:ResourceAccount"] = bucket.account_id
+    acl = call.headers.get("x-amz-acl")
+    if acl:
+        context["s3:x-amz-acl"] = acl
+    sse = call.headers.get("x-amz-server-side-encryption")
+    if sse:
+        context["s3:x-amz-server-side-encryption"] = sse
+    context.update(extra)
+    return context
+
+
+def _why(result: EvaluationResult, action: str, cross: bool) -> str:
+    kinds = {r.kind for r in result.reasons}
+    if result.decision is Decision.EXPLICIT_DENY:
+        where = "a resource-based policy" if "resource" in kinds else "an identity-based policy"
+        return f"with an explicit deny in {where}"
+    if "resource" in kinds and cross:
+        return f"because no resource-based policy allows the {action} action"
+    return f"because no identity-based policy allows the {action} action"
+
+
+def check(call: S3Call, action: str, resource: str, bucket: BucketView | None,
+          extra: Mapping[str, Any] | None = None) -> EvaluationResult:
+    """Allow or raise AccessDenied. ``bucket`` is None only for ListBuckets / CreateBucket."""
+    caller = call.auth.caller
+    principal = _principal(caller)
+    if caller is None:
+        identity: list[Any] = []
+        boundary = None
+    elif caller.is_root:
+        identity, boundary = [compile_policy(_ROOT_DOC, kind="identity", name="account root")], None
+    else:
+        identity, boundary = identity_policies(call.ctx, caller)
+    resource_policy = compiled_bucket_policy(bucket) if bucket is not None else None
+    request = Request(principal=principal, action=action, resource=resource,
+                      context=condition_context(call, bucket, extra or {}))
+    result = evaluate(request, identity=identity, resource_policy=resource_policy, boundary=boundary,
+                      resource_account=bucket.account_id if bucket is not None else None)
+    if result.allowed:
+        return result
+    cross = bucket is not None and caller is not None and bucket.account_id != caller.account_id
+    who = caller.arn if caller is not None else "anonymous"
+    message = (f"User: {who} is not authorized to perform: {action} on resource: \"{resource}\" "
+               f"{_why(result, action, cross or caller is None)}")
+    if caller is None:
+        message = "Access Denied"
+    raise errors.AccessDenied(message, explanation=result)
+
+
+def allowed(call: S3Call, action: str, resource: str, bucket: BucketView | None,
+            extra: Mapping[str, Any] | None = None) -> bool:
+    try:
+        check(call, action, resource, bucket, extra)
+    except errors.AccessDenied:
+        return False
+    return True
