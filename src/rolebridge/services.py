@@ -22,6 +22,9 @@ from rolebridge.store.schema import AccessKey, Cluster, OIDCProvider, Role
 
 LOCAL_ISSUER_PREFIX = "/oidc/"
 SECRET_PURPOSE = b"rolebridge-access-key-secret-v1"
+# A valid policy that matches no real action: what a dangling boundary or session policy ARN becomes.
+ALLOW_NOTHING = ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"rolebridge:NoSuchAction",'
+                 '"Resource":"*"}]}')
 
 
 @dataclass(frozen=True)
@@ -108,14 +111,34 @@ class Services:
                             row.max_session_duration, row.id, row.permissions_boundary)
 
     def role_has_attachments(self, session: Any, row: Role) -> bool:
-        return False
+        from rolebridge.iam.policy_store import attached_arns
+
+        return bool(attached_arns(session, row))
 
     def attached_policies(self, session: Any, row: Role) -> list[Any]:
-        """Compiled managed policies attached to a role (none until managed policies exist)."""
-        return []
+        """Compiled default versions of the managed policies attached to a role."""
+        from rolebridge.iam.policy_store import attached_arns, default_document
+        from rolebridge.policy import compile_policy
+
+        out = []
+        for arn in attached_arns(session, row):
+            document = default_document(session, row.account_id, arn)
+            if document is not None:
+                out.append(compile_policy(document, kind="identity", name=arn))
+        return out
 
     def boundary_policy(self, session: Any, row: Role) -> Any:
-        return None
+        """The role's permissions boundary, compiled. A boundary naming a policy that no longer
+        resolves fails closed: it becomes a boundary that allows nothing."""
+        if not row.permissions_boundary:
+            return None
+        from rolebridge.iam.policy_store import default_document
+        from rolebridge.policy import compile_policy
+
+        document = default_document(session, row.account_id, row.permissions_boundary)
+        if document is None:
+            document = ALLOW_NOTHING
+        return compile_policy(document, kind="boundary", name=row.permissions_boundary)
 
     # -- issuer keys --------------------------------------------------------------------------
     def local_cluster_for_issuer(self, issuer: str) -> str | None:

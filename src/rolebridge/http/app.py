@@ -17,11 +17,16 @@ from starlette.routing import Mount, Route
 from rolebridge.http import oidc
 from rolebridge.http.platform_api import create_platform_api
 from rolebridge.http.query_api import handle_query
+from rolebridge.iam import account_summary as _account_summary  # noqa: F401
+from rolebridge.iam import managed_policies as _managed_policies  # noqa: F401
 from rolebridge.iam import providers as _providers  # noqa: F401
 from rolebridge.iam import roles as _roles  # noqa: F401
 from rolebridge.s3.app import S3Middleware
 from rolebridge.services import Services
+from rolebridge.sts import assume_role as _assume_role  # noqa: F401
+from rolebridge.sts import authorization_message as _authorization_message  # noqa: F401
 from rolebridge.sts import caller_identity as _caller_identity  # noqa: F401
+from rolebridge.sts import session_token as _session_token  # noqa: F401
 from rolebridge.sts import web_identity as _web_identity  # noqa: F401
 from rolebridge.tokens.issuer import DISCOVERY_PATH, JWKS_PATH
 

@@ -1,4 +1,5 @@
-"""IAM roles and their inline policies."""
+"""IAM roles: create/read/update/delete, listing with pagination, tags, permissions boundaries, and
+their inline policies (managed-policy attachments live in ``iam/managed_policies.py``)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from sqlalchemy import func, select
 
 from rolebridge import errors
 from rolebridge.context import CallContext
-from rolebridge.iam import ids
+from rolebridge.iam import ids, paging
 from rolebridge.iam import tags as tagging
 from rolebridge.iam.arns import role_arn
 from rolebridge.iam.documents import INLINE_ROLE_POLICY_QUOTA, check_identity_policy, check_trust_policy
 from rolebridge.iam.documents import packed_size as _size
+from rolebridge.iam.policy_store import parse_policy_arn, resolve
 from rolebridge.iam.registry import operation
 from rolebridge.store.schema import Role, RolePolicy
 
@@ -23,8 +25,29 @@ def _account(ctx: CallContext) -> str:
     return ctx.require_caller().account_id
 
 
-def _role_resource(ctx: CallContext, p: dict[str, Any]) -> str:
-    return role_arn(_account(ctx), str(p.get("RoleName", "*")), str(p.get("Path") or "/"))
+def role_resource(ctx: CallContext, p: dict[str, Any]) -> str:
+    """The role's ARN as IAM authorizes it: with the role's real path when the role exists."""
+    account, name = _account(ctx), str(p.get("RoleName", "*"))
+    with ctx.store.read() as s:
+        row = find_role(s, account, name)
+        if row is not None:
+            return row.arn
+    return role_arn(account, name, str(p.get("Path") or "/"))
+
+
+_role_resource = role_resource
+
+
+def _list_resource(ctx: CallContext, _p: dict[str, Any]) -> str:
+    return f"arn:aws:iam::{_account(ctx)}:role/"
+
+
+def check_boundary(session: Any, account: str, arn: str) -> None:
+    """A permissions boundary must name a managed policy the account can see (AWS's messages)."""
+    if parse_policy_arn(arn) is None:
+        raise errors.InvalidInput(f"ARN {arn} is not valid.")
+    if resolve(session, account, arn) is None:
+        raise errors.NoSuchEntity(f"Scope ARN: {arn} does not exist or is not attachable.")
 
 
 def find_role(session: Any, account: str, name: str) -> Role | None:
@@ -74,6 +97,8 @@ def create_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     max_session = int(p.get("MaxSessionDuration") or 3600)
     boundary = p.get("PermissionsBoundary")
     with ctx.store.tx() as s:
+        if boundary:
+            check_boundary(s, account, boundary)
         if find_role(s, account, name) is not None:
             raise errors.EntityAlreadyExists(f"Role with name {name} already exists.")
         count = s.scalar(select(func.count()).select_from(Role).where(Role.account_id == account)) or 0
@@ -102,8 +127,10 @@ def delete_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.tx() as s:
         row = get_role_or_404(s, _account(ctx), p["RoleName"])
         inline = s.scalar(select(func.count()).select_from(RolePolicy).where(RolePolicy.role_pk == row.id))
-        if inline or ctx.services.role_has_attachments(s, row):
+        if inline:
             raise errors.DeleteConflict("Cannot delete entity, must delete policies first.")
+        if ctx.services.role_has_attachments(s, row):
+            raise errors.DeleteConflict("Cannot delete entity, must detach all policies first.")
         s.delete(row)
     ctx.services.invalidate()
     return {}
@@ -180,3 +207,94 @@ def list_role_policies(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     if out["IsTruncated"]:
         out["Marker"] = str(start + size)
     return out
+
+
+@operation("iam", "UpdateRole", resource=_role_resource)
+def update_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.store.tx() as s:
+        row = get_role_or_404(s, _account(ctx), p["RoleName"])
+        if p.get("Description") is not None:
+            row.description = p["Description"]
+        if p.get("MaxSessionDuration") is not None:
+            row.max_session_duration = int(p["MaxSessionDuration"])
+    ctx.services.invalidate()
+    return {}
+
+
+@operation("iam", "UpdateRoleDescription", resource=_role_resource)
+def update_role_description(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.store.tx() as s:
+        row = get_role_or_404(s, _account(ctx), p["RoleName"])
+        row.description = p.get("Description") or ""
+        s.flush()
+        result = {"Role": role_shape(ctx, row)}
+    ctx.services.invalidate()
+    return result
+
+
+@operation("iam", "ListRoles", resource=_list_resource)
+def list_roles(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """Sorted by name; the marker is the last name returned, so paging is one indexed range read."""
+    account = _account(ctx)
+    prefix = p.get("PathPrefix") or "/"
+    after = paging.decode_marker(p.get("Marker"))
+    size = paging.max_items(p)
+    query = select(Role).where(Role.account_id == account)
+    if prefix != "/":
+        query = query.where(Role.path.startswith(prefix, autoescape=True))
+    if after is not None:
+        query = query.where(Role.name_lower > after)
+    with ctx.store.read() as s:
+        rows = s.execute(query.order_by(Role.name_lower).limit(size + 1)).scalars().all()
+        shapes = [role_shape(ctx, r, full=False) for r in rows[:size]]
+        last = rows[size - 1].name_lower if len(rows) > size else None
+    out: dict[str, Any] = {"Roles": shapes, "IsTruncated": last is not None}
+    if last is not None:
+        out["Marker"] = paging.encode_marker(last)
+    return out
+
+
+@operation("iam", "TagRole", resource=_role_resource)
+def tag_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.store.tx() as s:
+        row = get_role_or_404(s, _account(ctx), p["RoleName"])
+        row.tags = tagging.merge_tags(row.tags, p.get("Tags") or [])
+    ctx.services.invalidate()
+    return {}
+
+
+@operation("iam", "UntagRole", resource=_role_resource)
+def untag_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.store.tx() as s:
+        row = get_role_or_404(s, _account(ctx), p["RoleName"])
+        row.tags = tagging.remove_tags(row.tags, p.get("TagKeys") or [])
+    ctx.services.invalidate()
+    return {}
+
+
+@operation("iam", "ListRoleTags", resource=_role_resource)
+def list_role_tags(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.store.read() as s:
+        row = get_role_or_404(s, _account(ctx), p["RoleName"])
+        return tagging.paginate_tags(list(row.tags), p)
+
+
+@operation("iam", "PutRolePermissionsBoundary", resource=_role_resource)
+def put_role_permissions_boundary(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    account = _account(ctx)
+    with ctx.store.tx() as s:
+        row = get_role_or_404(s, account, p["RoleName"])
+        check_boundary(s, account, p["PermissionsBoundary"])
+        row.permissions_boundary = p["PermissionsBoundary"]
+    ctx.services.invalidate()
+    return {}
+
+
+@operation("iam", "DeleteRolePermissionsBoundary", resource=_role_resource)
+def delete_role_permissions_boundary(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.store.tx() as s:
+        row = get_role_or_404(s, _account(ctx), p["RoleName"])
+        row.permissions_boundary = None
+    ctx.services.invalidate()
+    return {}
+

@@ -1,0 +1,192 @@
+"""STS AssumeRole: a signed caller (account root or a role session) takes on a role.
+
+Authorization as AWS does it (reference/aws-semantics.md §1.8, §4.6): the role's trust policy must
+explicitly allow every action the call implies (``sts:AssumeRole``, plus ``sts:TagSession`` when the
+new session carries tags and ``sts:SetSourceIdentity`` when it carries a source identity); and the
+caller's own side must allow them too: the account root always does in its own account; a role
+session needs its identity policies (within its boundary and session policies), unless, in the same
+account, the trust policy names the session or the role directly (the resource-policy shortcut the
+policy engine implements). Cross account, both sides must allow, always.
+
+A role session calling AssumeRole is *role chaining*: DurationSeconds is capped at one hour. Session
+tags marked transitive and the source identity carry over to the chained session; session policies
+and the web-identity provider do not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from rolebridge import errors
+from rolebridge.caller import Caller
+from rolebridge.context import CallContext
+from rolebridge.iam.arns import assumed_role_arn, parse_role_arn
+from rolebridge.iam.authorize import identity_policies, principal_of, request_context, session_policies
+from rolebridge.iam.registry import operation
+from rolebridge.policy import EvaluationResult, Request, compile_policy, evaluate, evaluate_trust
+from rolebridge.services import RoleView
+from rolebridge.sts import credentials
+
+ACTION = "sts:AssumeRole"
+CHAINED_MAX = 3600
+PACKED_LIMIT = 2048
+CHAINING_MESSAGE = ("The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role "
+                    "chaining.")
+MAX_DURATION_MESSAGE = "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+
+
+def denied_message(caller: Caller, action: str, role_arn: str) -> str:
+    return f"User: {caller.arn} is not authorized to perform: {action} on resource: {role_arn}"
+
+
+def session_tags(caller: Caller, p: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """The new session's tags and transitive keys: the caller's transitive tags plus the requested ones,
+    with AWS's rules and messages (InvalidParameterValue)."""
+    requested = p.get("Tags") or []
+    seen: set[str] = set()
+    for tag in requested:
+        low = tag["Key"].lower()
+        if low in seen:
+            raise errors.InvalidParameterValue("Duplicate tag keys found. Please note that Tag keys are case "
+                                               "insensitive.")
+        seen.add(low)
+    transitive = list(p.get("TransitiveTagKeys") or [])
+    if any(k.lower() not in seen for k in transitive):
+        raise errors.InvalidParameterValue(
+            "The specified transitive tag key must be included in the requested tags.")
+    inherited_keys = list(caller.session.get("ttk") or [])
+    inherited = {k: v for k, v in (caller.session.get("tags") or {}).items() if k in inherited_keys}
+    if any(k.lower() in seen for k in inherited):
+        raise errors.InvalidParameterValue("One of the specified transitive tag keys can't be set because it "
+                                           "conflicts with a transitive tag key from the calling session.")
+    tags = {**inherited, **{t["Key"]: t["Value"] for t in requested}}
+    wanted = {k.lower() for k in transitive}
+    return tags, inherited_keys + [t["Key"] for t in requested if t["Key"].lower() in wanted]
+
+
+def packed_percent(policy: str | None, arns: list[str], tags: list[dict[str, str]]) -> int:
+    """How full the packed session policy and tags are, in percent, as PackedPolicySize reports."""
+    size = 0
+    if policy:
+        size += len(json.dumps(json.loads(policy), separators=(",", ":")))
+    size += sum(len(a) for a in arns)
+    size += sum(len(t["Key"]) + len(t.get("Value", "")) for t in tags)
+    return max(1, -(-size * 100 // PACKED_LIMIT))
+
+
+def trust_context(ctx: CallContext, caller: Caller, p: dict[str, Any], tags: dict[str, str],
+                  transitive: list[str], source_identity: str | None) -> dict[str, Any]:
+    context = request_context(ctx, caller)
+    context.update({
+        "sts:RoleSessionName": p["RoleSessionName"],
+        "aws:CurrentTime": dt.datetime.fromtimestamp(ctx.now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "aws:UserAgent": ctx.user_agent,
+    })
+    if p.get("ExternalId") is not None:
+        context["sts:ExternalId"] = p["ExternalId"]
+    if tags:
+        for key, value in tags.items():
+            context[f"aws:RequestTag/{key}"] = value
+        context["aws:TagKeys"] = list(tags)
+        context["sts:TransitiveTagKeys"] = transitive
+    if source_identity:
+        context["sts:SourceIdentity"] = source_identity
+    return context
+
+
+def authorize_assume(ctx: CallContext, caller: Caller, role: RoleView, actions: list[str],
+                     context: dict[str, Any]) -> None:
+    """Both sides for every action: the trust policy, then the caller's own policies."""
+    trust = compile_policy(role.trust_policy, kind="trust")
+    principal = principal_of(caller)
+    identity: list[Any] = []
+    boundary: Any = None
+    session: list[Any] = []
+    if not caller.is_root:
+        identity, boundary = identity_policies(ctx, caller)
+        session = session_policies(ctx, caller)
+    for action in actions:
+        request = Request(principal=principal, action=action, resource=role.arn, context=context)
+        result: EvaluationResult = evaluate_trust(trust, request)
+        if result.allowed and not caller.is_root:
+            result = evaluate(request, identity=identity, resource_policy=trust, boundary=boundary,
+                              session=session, resource_account=role.account_id)
+        if not result.allowed:
+            raise errors.AccessDenied(denied_message(caller, action, role.arn), explanation=result)
+
+
+@operation("sts", "AssumeRole", action=None)
+def assume_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    caller = ctx.require_caller()
+    ref = parse_role_arn(p["RoleArn"])
+    if ref is None:
+        raise errors.ValidationError("Request ARN is invalid")
+    session_name = p["RoleSessionName"]
+    duration = int(p.get("DurationSeconds") or 3600)
+    policy = p.get("Policy")
+    if policy:
+        compile_policy(policy, kind="session")
+    policy_arns = [d["arn"] for d in p.get("PolicyArns") or [] if d.get("arn")]
+    tags, transitive = session_tags(caller, p)
+    inherited_source = caller.session.get("src")
+    source_identity = p.get("SourceIdentity") or inherited_source
+    if inherited_source and p.get("SourceIdentity") and p["SourceIdentity"] != inherited_source:
+        raise errors.InvalidParameterValue(
+            "The source identity of a role session cannot be changed once it is set.")
+    packed = None
+    if policy or policy_arns or p.get("Tags"):
+        packed = packed_percent(policy, policy_arns, p.get("Tags") or [])
+        if packed > 100:
+            raise errors.PackedPolicyTooLarge(
+                f"Packed size of the session policy and tags is {packed}% of the allowed size.")
+    if p.get("SerialNumber") or p.get("TokenCode"):
+        raise errors.AccessDenied("MultiFactorAuthentication failed with invalid MFA one time pass code.")
+
+    role = ctx.services.role_by_arn(ref.account, ref)
+    if role is None:
+        raise errors.AccessDenied(denied_message(caller, ACTION, p["RoleArn"]))
+    actions = [ACTION]
+    if tags:
+        actions.append("sts:TagSession")
+    if source_identity:
+        actions.append("sts:SetSourceIdentity")
+    authorize_assume(ctx, caller, role, actions,
+                     trust_context(ctx, caller, p, tags, transitive, source_identity))
+
+    chained = caller.is_temporary
+    if chained and duration > CHAINED_MAX:
+        raise errors.ValidationError(CHAINING_MESSAGE)
+    if duration > role.max_session_duration:
+        raise errors.ValidationError(MAX_DURATION_MESSAGE)
+
+    expiration = ctx.now + duration
+    session_ctx: dict[str, Any] = {}
+    if tags:
+        session_ctx["tags"] = tags
+    if transitive:
+        session_ctx["ttk"] = transitive
+    if source_identity:
+        session_ctx["src"] = source_identity
+    if policy:
+        session_ctx["pol"] = json.dumps(json.loads(policy), separators=(",", ":"))
+    if policy_arns:
+        session_ctx["parns"] = policy_arns
+    new = Caller(
+        account_id=ref.account, arn=assumed_role_arn(ref.account, role.name, session_name),
+        user_id=f"{role.role_id}:{session_name}", kind="assumed-role", access_key_id="",
+        role_arn=role.arn, role_name=role.name, session_name=session_name, expiration=expiration,
+        chained=chained, session=session_ctx,
+    )
+    issued, _ = credentials.issue(ctx.services.server_key, new, expiration=expiration)
+    result: dict[str, Any] = {
+        "Credentials": issued.shape(ctx.services.to_datetime),
+        "AssumedRoleUser": {"AssumedRoleId": new.user_id, "Arn": new.arn},
+    }
+    if packed is not None:
+        result["PackedPolicySize"] = packed
+    if source_identity:
+        result["SourceIdentity"] = source_identity
+    ctx.audit["assumed"] = new.arn
+    return result
