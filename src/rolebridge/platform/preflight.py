@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import httpx
 
 from rolebridge.services import Services
-from rolebridge.sts.diagnose import diagnose_web_identity
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
@@ -71,15 +70,15 @@ def fix_for(cause: str | None, *, role_arn: str, cluster_account: str, bare_role
 
 def explain_refusal(services: Services, outcome: AssumeOutcome, *, role_arn: str, session_name: str, token: str,
                     cluster_account: str, bare_role: bool) -> AssumeOutcome:
-    diagnosis = diagnose_web_identity(services, role_arn=role_arn, token=token, session_name=session_name)
-    failed = diagnosis.trace.failed
-    if failed is not None:
-        outcome.cause = failed.cause
-        detail = failed.detail
-        evaluation = failed.data.get("evaluation") if failed.data else None
-        miss = (evaluation or {}).get("nearest_miss")
-        if miss:
-            detail = miss.get("message") or detail
-        outcome.detail = detail
-    outcome.fix = fix_for(outcome.cause, role_arn=role_arn, cluster_account=cluster_account, bare_role=bare_role)
+    """Replay the refused assume with ``rolebridge explain``'s classifier: one-line cause and fix."""
+    from rolebridge.tools.explain import explain_assume
+
+    explanation = explain_assume(services, role_arn=role_arn, token=token, session_name=session_name)
+    outcome.cause = explanation.cause
+    outcome.detail = explanation.one_line() if explanation.cause else None
+    if explanation.cause == "role-missing" and bare_role:
+        outcome.fix = fix_for(explanation.cause, role_arn=role_arn, cluster_account=cluster_account,
+                              bare_role=bare_role)
+    else:
+        outcome.fix = explanation.fix
     return outcome
