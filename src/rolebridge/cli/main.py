@@ -23,6 +23,10 @@ COMMAND_MODULES = [
     "rolebridge.cli.runs",
     "rolebridge.cli.demo",
     "rolebridge.cli.policy",
+    "rolebridge.cli.grant",
+    "rolebridge.cli.explain",
+    "rolebridge.cli.lint",
+    "rolebridge.cli.access",
     "rolebridge.cli.db",
     "rolebridge.cli.audit",
 ]
