@@ -143,3 +143,7 @@ def fresh_server(tmp_path: Path) -> Iterator[Server]:
     srv = start_server(tmp_path / "data", tmp_path / "home")
     yield srv
     stop_server(srv)
+
+
+# PostgreSQL: `pg_cluster` (session, throwaway initdb cluster) and `pg_url` (a fresh database); see tests/pg.py
+from pg import pg_cluster, pg_url  # noqa: E402, F401

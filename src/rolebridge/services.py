@@ -60,6 +60,8 @@ class Services:
         self.role_quota = int(os.environ.get("ROLEBRIDGE_ROLE_QUOTA", "1000"))
         self._fetcher: Any = None
         self.extra_ca_bundle = extra_ca_bundle
+        self._audit: Any = None
+        self._audit_pid = 0
 
     # -- time ------------------------------------------------------------------------
     @staticmethod
@@ -67,8 +69,39 @@ class Services:
         return dt.datetime.fromtimestamp(int(ts), dt.UTC)
 
     def record(self, ctx: Any, service: str, action: str, params: Any, *, result: Any = None,
-               error: Any = None, request: Any = None, request_id: str | None = None) -> None:
-        """The audit hook: every call, allowed or refused, passes here (see ``audit/``)."""
+               error: Any = None, request: Any = None, request_id: str | None = None) -> Any:
+        """The audit hook: every call, allowed or refused, passes here (see ``audit/``).
+
+        Returns a ``concurrent.futures.Future`` that completes when the event is committed; the
+        HTTP layer awaits it before answering, so no acknowledged call is missing from the trail.
+        """
+        from rolebridge.audit.events import build_event
+
+        headers: dict[str, str] = {}
+        query: dict[str, str] = {}
+        source_ip, user_agent = "", ""
+        if request is not None:
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            query = dict(request.query_params)
+            source_ip = request.client.host if request.client else ""
+            user_agent = headers.get("user-agent", "")
+        if ctx is not None:
+            source_ip, user_agent = ctx.source_ip, ctx.user_agent
+        event = build_event(
+            service=service, action=action, now=ctx.now if ctx is not None else self.clock(),
+            request_id=request_id or (ctx.request_id if ctx is not None else ""),
+            caller=ctx.caller if ctx is not None else None, params=params, result=result, error=error,
+            source_ip=source_ip, user_agent=user_agent, headers=headers, query=query,
+            audit_hints=ctx.audit if ctx is not None else None)
+        return self.audit_writer().submit(event)
+
+    def audit_writer(self) -> Any:
+        """This process's writer (made after a fork, never shared across one)."""
+        from rolebridge.audit.writer import AuditWriter
+
+        if self._audit is None or self._audit_pid != os.getpid():
+            self._audit, self._audit_pid = AuditWriter(self.store), os.getpid()
+        return self._audit
 
     def invalidate(self) -> None:
         """Called after every IAM write; lookups below read the database, so nothing is stale."""

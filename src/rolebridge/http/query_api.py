@@ -5,7 +5,9 @@ No business logic: handlers live in ``iam/`` and ``sts/`` and are found in ``iam
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import logging
 import uuid
 from typing import Any
 
@@ -25,6 +27,7 @@ from rolebridge.iam.registry import OPERATIONS
 from rolebridge.services import Services
 
 MAX_BODY = MAX_QUERY_BYTES
+log = logging.getLogger("rolebridge.http")
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
@@ -51,6 +54,7 @@ async def handle_query(request: Request, services: Services) -> Response:
     now = services.clock()
     service, flat = "sts", None
     ctx: CallContext | None = None
+    params: dict[str, Any] | None = None
     action = ""
     try:
         body = await read_body(request)
@@ -81,10 +85,27 @@ async def handle_query(request: Request, services: Services) -> Response:
         result: Any = op.handler(ctx, params)
         if inspect.isawaitable(result):
             result = await result
-        services.record(ctx, service, action, params, result=result)
-        return Response(serialize_result(service, action, result, request_id), media_type="text/xml",
-                        headers={"x-amzn-RequestId": request_id})
+        payload = serialize_result(service, action, result, request_id)
     except Exception as exc:
-        if isinstance(exc, errors.AWSError):
-            services.record(ctx, service, action, None, error=exc, request=request, request_id=request_id)
-        return error_response(service, exc, request_id)
+        return await _refuse(services, exc, ctx=ctx, service=service, action=action,
+                             params=params if params is not None else flat, request=request,
+                             request_id=request_id)
+    try:  # the answer waits for its audit event to be committed (group commit, see audit/writer.py)
+        await asyncio.wrap_future(services.record(ctx, service, action, params, result=result,
+                                                  request=request, request_id=request_id))
+    except Exception as exc:
+        log.error("audit write failed for request %s", request_id, exc_info=exc)
+        return error_response(service, errors.ServiceFailure("The audit trail is unavailable."), request_id)
+    return Response(payload, media_type="text/xml", headers={"x-amzn-RequestId": request_id})
+
+
+async def _refuse(services: Services, exc: Exception, *, ctx: CallContext | None, service: str, action: str,
+                  params: Any, request: Request, request_id: str) -> Response:
+    """Record a refused or failed call, then answer with its error (or a failure if it cannot be recorded)."""
+    try:
+        await asyncio.wrap_future(services.record(ctx, service, action, params, error=exc, request=request,
+                                                  request_id=request_id))
+    except Exception as audit_exc:
+        log.error("audit write failed for request %s", request_id, exc_info=audit_exc)
+        exc = errors.ServiceFailure("The audit trail is unavailable.")
+    return error_response(service, exc, request_id)

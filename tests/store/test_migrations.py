@@ -1,0 +1,167 @@
+"""Alembic migrations: they match schema.py, run fast when current, serialize concurrent upgrades,
+adopt pre-migration databases, run on PostgreSQL, and ship inside the wheel."""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from rolebridge.config import resolve_paths
+from rolebridge.store import open_store
+from rolebridge.store.db import make_engine
+from rolebridge.store.migrate import (
+    MIGRATIONS_DIR,
+    current_revision,
+    ensure_schema,
+    head_revision,
+    schema_diff,
+    script_revisions,
+    upgrade,
+)
+from rolebridge.store.schema import Base
+
+ROLEBRIDGE = str(Path(sys.executable).parent / "rolebridge")
+HOW_TO = ('store/schema.py has changes no migration covers. Run `rolebridge db revision -m "what changed"`, '
+          "review the new file in src/rolebridge/store/migrations/versions/, and commit it with schema.py.")
+
+
+def test_migrations_produce_exactly_schema_py(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/m.db")
+    upgrade(engine)
+    diff = schema_diff(engine)
+    assert diff == [], HOW_TO + f"\ndifferences: {diff}"
+    assert set(inspect(engine).get_table_names()) == set(Base.metadata.tables) | {"alembic_version"}
+
+
+def test_revisions_form_one_numbered_line() -> None:
+    revisions = script_revisions()
+    assert "0001" in revisions and revisions["0001"] is None
+    ordered = sorted(revisions)
+    for prev, rev in itertools.pairwise(ordered):
+        assert revisions[rev] == prev, f"{rev} must revise {prev}, not {revisions[rev]}"
+        assert rev == f"{int(prev) + 1:04d}"
+    assert head_revision() == ordered[-1]
+
+
+def test_downgrade_to_base_and_back(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/m.db")
+    upgrade(engine)
+    upgrade_base = subprocess.run(
+        [sys.executable, "-c",
+         "import sys; from sqlalchemy import create_engine; from alembic import command;"
+         "from rolebridge.store.migrate import _config;"
+         f"e = create_engine('sqlite:///{tmp_path}/m.db'); c = e.connect();"
+         "command.downgrade(_config(c), 'base'); c.commit()"], capture_output=True, text=True)
+    assert upgrade_base.returncode == 0, upgrade_base.stderr
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    upgrade(engine)
+    assert schema_diff(engine) == []
+
+
+def test_open_store_on_current_schema_costs_under_50ms(tmp_path: Path) -> None:
+    open_store(resolve_paths(tmp_path)).dispose()
+    engine = make_engine(resolve_paths(tmp_path).database_url)
+    timings = []
+    for _ in range(15):
+        t0 = time.perf_counter()
+        ensure_schema(engine)
+        timings.append(time.perf_counter() - t0)
+    engine.dispose()
+    print(f"ensure_schema on a current database: median {statistics.median(timings) * 1000:.1f} ms")
+    assert statistics.median(timings) < 0.05
+
+
+def test_fast_path_does_not_import_alembic(tmp_path: Path) -> None:
+    open_store(resolve_paths(tmp_path)).dispose()
+    code = ("import sys; from rolebridge.config import resolve_paths; from rolebridge.store import open_store;"
+            f"open_store(resolve_paths({str(tmp_path)!r})).dispose();"
+            "print('alembic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def _concurrent_upgrades(args: list[str], n: int = 4) -> list[subprocess.CompletedProcess[str]]:
+    procs = [subprocess.Popen([ROLEBRIDGE, "db", "upgrade", "--json", *args], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(n)]
+    return [subprocess.CompletedProcess(p.args, p.wait(timeout=120), *p.communicate()) for p in procs]
+
+
+def test_concurrent_upgrades_on_sqlite_take_turns(tmp_path: Path) -> None:
+    results = _concurrent_upgrades(["--data-dir", str(tmp_path)])
+    assert [r.returncode for r in results] == [0] * len(results), [r.stderr for r in results]
+    upgraded = [r for r in results if '"before": null' in r.stdout]
+    assert len(upgraded) == 1, [r.stdout for r in results]  # one did the work, the others found it done
+    engine = make_engine(resolve_paths(tmp_path).database_url)
+    with engine.connect() as conn:
+        assert current_revision(conn) == head_revision()
+        assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+    assert schema_diff(engine) == []
+
+
+def test_database_made_by_create_all_is_adopted(tmp_path: Path) -> None:
+    engine = make_engine(resolve_paths(tmp_path).database_url)
+    Base.metadata.tables["accounts"].create(engine)
+    Base.metadata.tables["settings"].create(engine)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO accounts (account_id, created_at) VALUES ('123456789012', 1)"))
+    open_store(resolve_paths(tmp_path)).dispose()
+    with engine.connect() as conn:
+        assert current_revision(conn) == head_revision()
+        assert conn.execute(text("SELECT account_id FROM accounts")).scalar() == "123456789012"
+    assert schema_diff(engine) == []
+
+
+def test_database_from_a_newer_rolebridge_is_refused(tmp_path: Path) -> None:
+    engine = make_engine(resolve_paths(tmp_path).database_url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    proc = subprocess.run([ROLEBRIDGE, "db", "upgrade", "--data-dir", str(tmp_path)], capture_output=True,
+                          text=True)
+    assert proc.returncode != 0
+    assert "revision 9999, which this rolebridge does not know" in proc.stderr
+
+
+@pytest.mark.postgres
+def test_migrations_on_postgres_with_concurrent_upgrades(pg_url: str) -> None:
+    results = _concurrent_upgrades(["--database-url", pg_url], n=4)
+    assert [r.returncode for r in results] == [0] * 4, [r.stderr for r in results]
+    assert len([r for r in results if '"before": null' in r.stdout]) == 1
+    engine = make_engine(pg_url)
+    with engine.connect() as conn:
+        assert current_revision(conn) == head_revision()
+    assert schema_diff(engine) == [], HOW_TO
+    engine.dispose()
+
+
+def test_wheel_ships_migrations_and_they_run_from_it(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(tmp_path / "dist"), str(root)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    wheel = next((tmp_path / "dist").glob("rolebridge-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    for path in sorted(MIGRATIONS_DIR.rglob("*")):
+        if path.suffix in (".py", ".mako"):
+            rel = "rolebridge/store/migrations/" + path.relative_to(MIGRATIONS_DIR).as_posix()
+            assert rel in names, f"{rel} missing from the wheel"
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    code = ("import rolebridge, sys; from sqlalchemy import create_engine;"
+            "from rolebridge.store.migrate import upgrade, schema_diff;"
+            f"assert rolebridge.__file__.startswith({str(site)!r}), rolebridge.__file__;"
+            f"e = create_engine('sqlite:///{tmp_path}/w.db'); print(upgrade(e)); assert schema_diff(e) == []")
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
+    assert ran.returncode == 0, ran.stderr
+    assert "(None, '" in ran.stdout
