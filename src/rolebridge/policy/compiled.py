@@ -83,14 +83,12 @@ class CompiledStatement:
     conditions: tuple[CompiledCondition, ...]
     services: frozenset[str] | None  # None: may match any service (wildcard vendor, NotAction)
     raw: Mapping[str, Any] = field(repr=False)
+    label: str = ""  # Sid, else the index: how reasons name the statement
+    effect: str = ""
 
-    @property
-    def label(self) -> str:
-        return self.sid if self.sid else str(self.index)
-
-    @property
-    def effect(self) -> str:
-        return "Deny" if self.deny else "Allow"
+    def __post_init__(self) -> None:
+        self.label = self.sid if self.sid else str(self.index)
+        self.effect = "Deny" if self.deny else "Allow"
 
 
 _SERVICE = re.compile(r"^([a-z0-9\-.]+):")
@@ -145,7 +143,7 @@ def _compile_statement(i: int, s: Mapping[str, Any], variables: bool) -> Compile
     )
 
 
-@dataclass
+@dataclass(eq=False)  # identity hash: policy tuples key the merged index in evaluation
 class CompiledPolicy:
     """A compiled, immutable-by-convention policy. ``statements`` keep document order."""
 
@@ -156,8 +154,10 @@ class CompiledPolicy:
     document: Mapping[str, Any] = field(repr=False)
     _by_service: dict[str, tuple[CompiledStatement, ...]] = field(default_factory=dict, repr=False)
     _wild: tuple[CompiledStatement, ...] = field(default=(), repr=False)
+    label: str = ""  # the name, else the kind: how reasons name the policy
 
     def __post_init__(self) -> None:
+        self.label = self.name or self.kind.value
         self._wild = tuple(s for s in self.statements if s.services is None)
         services: dict[str, list[CompiledStatement]] = {}
         for s in self.statements:
@@ -172,10 +172,6 @@ class CompiledPolicy:
         """Statements that can possibly match this (lower-cased) action, in document order."""
         svc = action_l.partition(":")[0]
         return self._by_service.get(svc, self._wild)
-
-    @property
-    def label(self) -> str:
-        return self.name or self.kind.value
 
     @property
     def variables(self) -> bool:
@@ -213,7 +209,8 @@ def compile_policy(
 ) -> CompiledPolicy:
     """Parse, validate and compile; raises ``MalformedPolicyDocument`` (or ``LimitExceeded`` for
     an over-long identity/boundary/SCP document) with AWS's message for the first problem."""
-    return _compile_cached(_canonical(document), PolicyKind(kind), name)
+    k = kind if type(kind) is PolicyKind else PolicyKind(kind)
+    return _compile_cached(_canonical(document), k, name)
 
 
 @lru_cache(maxsize=4096)

@@ -19,6 +19,7 @@ it must explicitly allow.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from rolebridge.policy.compiled import CompiledPolicy, CompiledStatement
@@ -56,20 +57,54 @@ def statement_applies(
 
 
 Hit = tuple[CompiledPolicy, CompiledStatement, str]
+Pair = tuple[CompiledPolicy, CompiledStatement]
+
+
+class _MergedIndex:
+    """Statements of several policies indexed together by action service prefix, so a request
+    costs one dict lookup however many policies and non-matching statements there are."""
+
+    def __init__(self, policies: tuple[CompiledPolicy, ...]) -> None:
+        wild: list[Pair] = []
+        services: set[str] = set()
+        for pol in policies:
+            for st in pol.statements:
+                if st.services is None:
+                    wild.append((pol, st))
+                else:
+                    services.update(st.services)
+        self.wild = tuple(wild)
+        self.by_service: dict[str, tuple[Pair, ...]] = {
+            svc: tuple((pol, st) for pol in policies for st in pol.candidates(svc + ":")) for svc in services
+        }
+
+    def candidates(self, action_l: str) -> tuple[Pair, ...]:
+        return self.by_service.get(action_l.partition(":")[0], self.wild)
+
+
+@lru_cache(maxsize=1024)
+def _merged(policies: tuple[CompiledPolicy, ...]) -> _MergedIndex:
+    return _MergedIndex(policies)
 
 
 def _scan(
-    policies: Iterable[CompiledPolicy], req: Request, ctx: Context, action_l: str
+    policies: Sequence[CompiledPolicy], req: Request, ctx: Context, action_l: str
 ) -> tuple[list[Hit], list[Hit]]:
     denies: list[Hit] = []
     allows: list[Hit] = []
+    if not policies:
+        return denies, allows
     p = req.principal
     resource = req.resource
-    for pol in policies:
-        for st in pol.candidates(action_l):
-            how = statement_applies(st, p, action_l, resource, ctx)
-            if how is not None:
-                (denies if st.deny else allows).append((pol, st, how))
+    if len(policies) == 1:
+        pol = policies[0]
+        pairs: Iterable[Pair] = ((pol, st) for st in pol.candidates(action_l))
+    else:
+        pairs = _merged(tuple(policies)).candidates(action_l)
+    for pol, st in pairs:
+        how = statement_applies(st, p, action_l, resource, ctx)
+        if how is not None:
+            (denies if st.deny else allows).append((pol, st, how))
     return denies, allows
 
 
@@ -78,12 +113,12 @@ def _reason(hit: Hit, req: Request) -> Reason:
     verb = "denies" if st.deny else "allows"
     named = "" if how == "identity" else f" (principal named as {how})"
     return Reason(
-        policy=pol.label,
-        kind=pol.kind.value,
-        statement=st.label,
-        effect=st.effect,
-        detail=f"statement {st.label} {verb} {req.action} on {req.resource}{named}",
-        statement_index=st.index,
+        pol.label,
+        pol.kind.value,
+        st.label,
+        st.effect,
+        f"statement {st.label} {verb} {req.action} on {req.resource}{named}",
+        st.index,
     )
 
 
@@ -196,17 +231,39 @@ def nearest_miss(policies: Iterable[CompiledPolicy], req: Request) -> Miss | Non
 
 
 # -- combiners ---------------------------------------------------------------------------
+_ALLOW = Decision.ALLOW
+_EXPLICIT_DENY = Decision.EXPLICIT_DENY
+_IMPLICIT_DENY = Decision.IMPLICIT_DENY
+
+
 def evaluate_trust(trust: CompiledPolicy, request: Request) -> EvaluationResult:
-    """Role trust: only the trust policy decides and it must explicitly allow (aws-semantics 4.7)."""
-    ctx = request.normalized_context()
-    action_l = request.action_lower()
-    denies, allows = _scan((trust,), request, ctx, action_l)
+    """Role trust: only the trust policy decides and it must explicitly allow (aws-semantics 4.7).
+
+    This is the STS hot path, so it walks the statements itself instead of going through the
+    general combiner; the explanation of a denial is computed only when asked for."""
+    ctx = request._norm
+    if ctx is None:
+        ctx = request.normalized_context()
+    action_l = request._action_l or request.action_lower()
+    p = request.principal
+    resource = request.resource
+    allows: list[Hit] = []
+    denies: list[Hit] | None = None
+    for st in trust.candidates(action_l):
+        how = statement_applies(st, p, action_l, resource, ctx)
+        if how is not None:
+            if st.deny:
+                if denies is None:
+                    denies = []
+                denies.append((trust, st, how))
+            else:
+                allows.append((trust, st, how))
     if denies:
-        return EvaluationResult(Decision.EXPLICIT_DENY, [_reason(h, request) for h in denies])
+        return EvaluationResult(_EXPLICIT_DENY, [_reason(h, request) for h in denies])
     if allows:
-        return EvaluationResult(Decision.ALLOW, [_reason(h, request) for h in allows])
+        return EvaluationResult(_ALLOW, [_reason(h, request) for h in allows])
     return EvaluationResult(
-        Decision.IMPLICIT_DENY,
+        _IMPLICIT_DENY,
         [_gate("trust", trust.label, f"no statement of the trust policy allows {request.action}")],
         explain=lambda: nearest_miss((trust,), request),
     )

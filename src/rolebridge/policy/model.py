@@ -58,7 +58,7 @@ class Principal:
     role_id: str | None = None
 
     def __post_init__(self) -> None:
-        if self.account is None and self.arn:
+        if self.account is None and self.arn.startswith("arn:"):
             m = _ACCOUNT_IN_ARN.match(self.arn)
             if m:
                 object.__setattr__(self, "account", m.group(1))
@@ -103,15 +103,16 @@ def normalize_context(context: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     tuple of strings; ``None`` and empty lists mean "absent" and are dropped."""
     out: dict[str, tuple[str, ...]] = {}
     for key, value in context.items():
-        if value is None:
+        if type(value) is str:  # the common case first: one isinstance chain less per key
+            out[key.lower()] = (value,)
+        elif value is None:
             continue
-        if isinstance(value, (list, tuple, set, frozenset)):
+        elif isinstance(value, (list, tuple, set, frozenset)):
             vals = tuple(_scalar(v) for v in value if v is not None)
-            if not vals:
-                continue
+            if vals:
+                out[key.lower()] = vals
         else:
-            vals = (_scalar(value),)
-        out[key.lower()] = vals
+            out[key.lower()] = (_scalar(value),)
     return out
 
 
@@ -162,7 +163,7 @@ class PolicyProblem:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Reason:
     """A statement (or a gate such as a missing boundary allow) that decided the outcome."""
 

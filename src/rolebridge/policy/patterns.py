@@ -98,9 +98,10 @@ def resolve_literal(parts: tuple[Part, ...], ctx: Context) -> str | None:
     return "".join(out)
 
 
-def _glob_regex_text(parts: tuple[Part, ...], ctx: Context | None, *, arn: bool) -> str | None:
+def _glob_regex_text(parts: tuple[Part, ...], ctx: Context | None, *, arn: bool, colons: int = 0) -> str:
+    """Regex text for a template; ``colons`` says how many ARN separators precede it. Variables
+    are resolved from ``ctx``; callers resolve missing ones first (an absent value raises)."""
     out: list[str] = []
-    colons = 0
     for p in parts:
         if isinstance(p, str):
             for ch in p:
@@ -115,10 +116,9 @@ def _glob_regex_text(parts: tuple[Part, ...], ctx: Context | None, *, arn: bool)
         elif isinstance(p, Esc):
             out.append(re.escape(p.char))
         else:
-            assert ctx is not None
-            v = resolve_var(p, ctx)
+            v = None if ctx is None else resolve_var(p, ctx)
             if v is None:
-                return None
+                raise LookupError(p.name)
             out.append(re.escape(v))
     return "".join(out)
 
@@ -146,7 +146,7 @@ def _static_matcher(parts: tuple[Part, ...], *, arn: bool, ignore_case: bool) ->
         if pat.endswith("*") and "*" not in body and "?" not in body and (not arn or body.count(":") >= 5):
             return lambda s, _p=body: s.startswith(_p)
         parts = (pat,)
-    fm = _compile(_glob_regex_text(parts, None, arn=arn) or "", re.S)
+    fm = _compile(_glob_regex_text(parts, None, arn=arn), re.S)
     return lambda s: fm(s) is not None
 
 
@@ -169,13 +169,29 @@ def glob_matcher(
         m = _static_matcher(parts, arn=arn, ignore_case=ignore_case)
         return lambda s, _ctx, _m=m: _m(s)
 
+    # Translate the literal parts once; per request only the variables' values are escaped in.
+    pieces: list[str | Var] = []
+    colons = 0
+    for p in parts:
+        if isinstance(p, Var):
+            pieces.append(p)
+            continue
+        text = _glob_regex_text((p,), None, arn=arn, colons=colons)
+        if isinstance(p, str):
+            colons += p.count(":")
+        pieces.append(text.lower() if ignore_case else text)
+
     def match(s: str, ctx: Context) -> bool:
-        text = _glob_regex_text(parts, ctx, arn=arn)
-        if text is None:
-            return False
-        if ignore_case:
-            text = text.lower()
-        return _compile(text, re.S)(s) is not None
+        out = []
+        for pc in pieces:
+            if type(pc) is str:
+                out.append(pc)
+            else:
+                v = resolve_var(pc, ctx)  # type: ignore[arg-type]  # a Var here
+                if v is None:
+                    return False
+                out.append(re.escape(v.lower() if ignore_case else v))
+        return _compile("".join(out), re.S)(s) is not None
 
     return match
 
