@@ -120,6 +120,10 @@ def test_evaluation(case: dict[str, Any]) -> None:
         got = miss.to_dict()
         for k, v in case["miss"].items():
             assert got[k] == v, (k, got)
+    if "hint_codes" in case:
+        miss = result.nearest_miss
+        assert miss is not None
+        assert [h["code"] for h in miss.failures[0]["hints"]] == case["hint_codes"], miss.failures[0]
     if "reason_kind" in case:
         assert result.reasons[0].kind == case["reason_kind"], result.to_dict()
 

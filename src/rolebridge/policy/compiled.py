@@ -164,8 +164,7 @@ class CompiledPolicy:
             for svc in s.services or ():
                 services.setdefault(svc, []).append(s)
         self._by_service = {
-            svc: tuple(sorted(set(lst) | set(self._wild), key=lambda st: st.index))
-            for svc, lst in services.items()
+            svc: tuple(sorted(set(lst) | set(self._wild), key=lambda st: st.index)) for svc, lst in services.items()
         }
 
     def candidates(self, action_l: str) -> tuple[CompiledStatement, ...]:

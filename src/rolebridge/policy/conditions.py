@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from rolebridge.policy.hints import condition_hints
 from rolebridge.policy.patterns import Context, Part, glob_matcher, has_vars, parse_template, resolve_literal
 
 Test = Callable[[str, Context], bool]
@@ -302,12 +303,11 @@ class CompiledCondition:
             templates = [parse_template(v) for v in self.values]
             if any(has_vars(t) for t in templates):
                 info["resolved_expected"] = [resolve_literal(t, ctx) for t in templates]
+        info["hints"] = condition_hints(info, ctx)
         return info
 
 
-def compile_condition(
-    spec: OperatorSpec, key: str, raw_values: Sequence[Any], *, variables: bool
-) -> CompiledCondition:
+def compile_condition(spec: OperatorSpec, key: str, raw_values: Sequence[Any], *, variables: bool) -> CompiledCondition:
     values = tuple(policy_value_text(v) for v in raw_values)
     key_l = key.lower()
     if spec.family == "null":

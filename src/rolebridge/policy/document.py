@@ -24,8 +24,7 @@ VERSION = "Policy document must be version 2012-10-17 or greater."
 LEGACY = "The policy failed legacy parsing"
 SID_UNIQUE = "Statement IDs (SID) in a single policy must be unique."
 SID_ALNUM = (
-    "Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular "
-    "expression [0-9A-Za-z]*"
+    "Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*"
 )
 NO_ACTIONS = "Policy statement must contain actions."
 NO_RESOURCES = "Policy statement must contain resources."
@@ -112,9 +111,7 @@ def load(document: str | bytes | Mapping[str, Any]) -> tuple[Any, PolicyProblem 
     try:
         return json.loads(document, object_pairs_hook=_no_duplicates), None
     except DuplicateKey as exc:
-        return None, PolicyProblem(
-            "MalformedPolicyDocument", SYNTAX, element=str(exc), detail=f"duplicate key {exc}"
-        )
+        return None, PolicyProblem("MalformedPolicyDocument", SYNTAX, element=str(exc), detail=f"duplicate key {exc}")
     except (ValueError, RecursionError) as exc:
         return None, PolicyProblem("MalformedPolicyDocument", SYNTAX, detail=f"invalid JSON: {exc}")
 
@@ -272,11 +269,7 @@ def _resource_problem(r: str) -> str | None:
     if len(parts) < 6 or parts[0] != "arn":
         if parts[0] != "arn":
             return f'Resource {r} must be in ARN format or "*".'
-        return (
-            RESOURCE_VENDOR
-            if len(parts) < 3 or not parts[2]
-            else f'Resource {r} must be in ARN format or "*".'
-        )
+        return RESOURCE_VENDOR if len(parts) < 3 or not parts[2] else f'Resource {r} must be in ARN format or "*".'
     partition, vendor, region = parts[1], parts[2], parts[3]
     if partition not in PARTITIONS and partition != "*":
         rest = parts[2:] + ["*"] * (4 - len(parts[2:]))
@@ -351,14 +344,8 @@ def validate(document: Any, kind: PolicyKind, raw_text: str | None = None) -> li
             )
         if kind is PolicyKind.TRUST and "NotPrincipal" in s:
             out.add(NOT_PRINCIPAL_TRUST, i, "NotPrincipal", f"statement {i}: NotPrincipal in a trust policy")
-        elif (
-            kind in (PolicyKind.TRUST, PolicyKind.RESOURCE)
-            and "Principal" not in s
-            and "NotPrincipal" not in s
-        ):
-            out.add(
-                PRINCIPAL_REQUIRED, i, "Principal", f"statement {i}: a {kind.value} policy needs a Principal"
-            )
+        elif kind in (PolicyKind.TRUST, PolicyKind.RESOURCE) and "Principal" not in s and "NotPrincipal" not in s:
+            out.add(PRINCIPAL_REQUIRED, i, "Principal", f"statement {i}: a {kind.value} policy needs a Principal")
         for el in ("Principal", "NotPrincipal"):
             p = s.get(el)
             if isinstance(p, Mapping):

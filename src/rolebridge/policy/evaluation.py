@@ -87,9 +87,7 @@ def _merged(policies: tuple[CompiledPolicy, ...]) -> _MergedIndex:
     return _MergedIndex(policies)
 
 
-def _scan(
-    policies: Sequence[CompiledPolicy], req: Request, ctx: Context, action_l: str
-) -> tuple[list[Hit], list[Hit]]:
+def _scan(policies: Sequence[CompiledPolicy], req: Request, ctx: Context, action_l: str) -> tuple[list[Hit], list[Hit]]:
     denies: list[Hit] = []
     allows: list[Hit] = []
     if not policies:
@@ -208,10 +206,7 @@ def _miss_message(st: CompiledStatement, f: dict[str, Any], n: int) -> str:
             seen = "the key is absent from the request"
         else:
             seen = f"the request has {f['seen']}"
-        return (
-            f"statement {st.label}: condition {f['operator']} on {f['key']} expects "
-            f"{f['expected']} but {seen}{more}"
-        )
+        return f"statement {st.label}: condition {f['operator']} on {f['key']} expects {f['expected']} but {seen}{more}"
     if el == "None":
         return f"statement {st.label} applies"
     return f"statement {st.label}: {el} {f['expected']} does not cover {f['seen']}{more}"

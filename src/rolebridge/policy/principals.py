@@ -21,9 +21,7 @@ _PART = r"aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b|aws-iso-e|aws-iso-f|aws-eusc"
 ACCOUNT = re.compile(r"^\d{12}$")
 ACCOUNT_ROOT = re.compile(rf"^arn:(?:{_PART}):iam::(\d{{12}}):root$")
 IAM_ENTITY = re.compile(rf"^arn:(?:{_PART}):iam::\d{{12}}:(?:user|role)/[^*?]+$")
-STS_SESSION = re.compile(
-    rf"^arn:(?:{_PART}):sts::\d{{12}}:(?:assumed-role/[^/*?]+/[^*?]+|federated-user/[^*?]+)$"
-)
+STS_SESSION = re.compile(rf"^arn:(?:{_PART}):sts::\d{{12}}:(?:assumed-role/[^/*?]+/[^*?]+|federated-user/[^*?]+)$")
 UNIQUE_ID = re.compile(r"^A[A-Z0-9]{15,127}$")
 PROVIDER_ARN = re.compile(rf"^arn:(?:{_PART}):iam::\d{{12}}:(?:oidc-provider|saml-provider)/[^*?]+$")
 DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
