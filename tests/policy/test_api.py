@@ -40,9 +40,7 @@ TRUST = {
 
 def web(sub: str, **extra: object) -> Request:
     ctx = {f"{H}:aud": "sts.amazonaws.com", f"{H}:sub": sub, **extra}
-    return Request(
-        Principal.federated(PROV), "sts:AssumeRoleWithWebIdentity", "arn:aws:iam::111111111111:role/r", ctx
-    )
+    return Request(Principal.federated(PROV), "sts:AssumeRoleWithWebIdentity", "arn:aws:iam::111111111111:role/r", ctx)
 
 
 def test_public_names() -> None:

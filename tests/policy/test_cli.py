@@ -17,9 +17,7 @@ H = "oidc.example.test/id/ABC"
 
 
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(ROLEBRIDGE), "policy", *args], input=stdin, capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run([str(ROLEBRIDGE), "policy", *args], input=stdin, capture_output=True, text=True, timeout=60)
 
 
 def evaluate_input(**overrides: Any) -> dict[str, Any]:
@@ -144,9 +142,7 @@ def test_evaluate_trust_like_request_with_federated_principal() -> None:
             "policies[0]: MalformedPolicyDocument: Policy document must be version 2012-10-17 or greater.",
         ),
         (
-            json.dumps(
-                evaluate_input(resource_policy={"Version": "2012-10-17", "Statement": {"Effect": "x"}})
-            ),
+            json.dumps(evaluate_input(resource_policy={"Version": "2012-10-17", "Statement": {"Effect": "x"}})),
             "resource_policy: MalformedPolicyDocument: Syntax errors in policy.",
         ),
     ],
@@ -187,9 +183,7 @@ def test_validate_reports_aws_message_and_exits_1() -> None:
 def test_validate_detects_trust_policies() -> None:
     doc = {
         "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Federated": PROV}, "Action": "sts:AssumeRoleWithWebIdentity"}
-        ],
+        "Statement": [{"Effect": "Allow", "Principal": {"Federated": PROV}, "Action": "sts:AssumeRoleWithWebIdentity"}],
     }
     res = run("validate", "-", stdin=json.dumps(doc))
     assert res.returncode == 0, res.stdout

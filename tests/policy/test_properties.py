@@ -16,9 +16,7 @@ from rolebridge.policy import PolicyKind, Principal, Request, compile_policy, ev
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
 json_values = st.recursive(
     json_scalars,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=25,
 )
 
@@ -84,9 +82,7 @@ statement_parts = st.fixed_dictionaries(
         "Principal": st.sampled_from(PRINCIPALS),
         "Condition": st.dictionaries(
             st.sampled_from(OPERATORS),
-            st.dictionaries(
-                st.sampled_from(KEYS), st.sampled_from(VALUES) | st.lists(st.sampled_from(VALUES))
-            ),
+            st.dictionaries(st.sampled_from(KEYS), st.sampled_from(VALUES) | st.lists(st.sampled_from(VALUES))),
             max_size=3,
         ),
         "Extra": st.just(1),
