@@ -29,7 +29,11 @@ SID_ALNUM = (
 NO_ACTIONS = "Policy statement must contain actions."
 NO_RESOURCES = "Policy statement must contain resources."
 NO_PRINCIPAL_ALLOWED = "Policy document should not specify a principal."
-PRINCIPAL_REQUIRED = "Missing required field Principal"
+PRINCIPAL_REQUIRED = "Missing required field Principal"  # S3 PutBucketPolicy wording
+TRUST_PRINCIPAL_REQUIRED = (  # CreateRole, observed in terraform-aws-modules/terraform-aws-iam#47
+    "Invalid principal in policy: com.amazon.balsa.error.InvalidPolicyException: "
+    "The passed in policy has a statement with no principals!"
+)
 NOT_PRINCIPAL_TRUST = "AssumeRole policy contains an unsupported NotPrincipal element."
 TRUST_ACTIONS = "AssumeRole policy may only specify STS AssumeRole actions."
 TRUST_RESOURCE = "Has prohibited field Resource."
@@ -345,7 +349,8 @@ def validate(document: Any, kind: PolicyKind, raw_text: str | None = None) -> li
         if kind is PolicyKind.TRUST and "NotPrincipal" in s:
             out.add(NOT_PRINCIPAL_TRUST, i, "NotPrincipal", f"statement {i}: NotPrincipal in a trust policy")
         elif kind in (PolicyKind.TRUST, PolicyKind.RESOURCE) and "Principal" not in s and "NotPrincipal" not in s:
-            out.add(PRINCIPAL_REQUIRED, i, "Principal", f"statement {i}: a {kind.value} policy needs a Principal")
+            msg = TRUST_PRINCIPAL_REQUIRED if kind is PolicyKind.TRUST else PRINCIPAL_REQUIRED
+            out.add(msg, i, "Principal", f"statement {i}: a {kind.value} policy needs a Principal")
         for el in ("Principal", "NotPrincipal"):
             p = s.get(el)
             if isinstance(p, Mapping):
