@@ -69,6 +69,17 @@ def test_grant_apply_then_jobs_run_first_try_in_two_environments_cross_account(s
     assert "updated trust policy" in fixed.stdout
     assert "no changes" in rb(*args, data_dir=server.data_dir).stdout
 
+    # explain, online: builds the job's token like `run` does and replays STS
+    ok = json.loads(rb("explain", role_arn, "--cluster", "grant-x", "--project", PROJECT, "--environment", "prd",
+                       "--json", data_dir=server.data_dir).stdout)
+    assert (ok["outcome"], ok["error_code"], ok["cause"]) == ("success", None, None)
+    bad = rb("explain", role_arn, "--cluster", "grant-x", "--project", PROJECT, "--environment", "stg", "--json",
+             data_dir=server.data_dir, check=False)
+    assert bad.returncode == 1
+    out = json.loads(bad.stdout)
+    assert (out["outcome"], out["error_code"], out["cause"]) == ("error", "AccessDenied", "sub-namespace-mismatch")
+    assert "system:serviceaccount:stg:" in out["fix"]
+
 
 def test_trust_policy_is_least_privilege() -> None:
     plan = make_plan(FACTS, "a_b", ["dev"], "222222222222")
