@@ -11,7 +11,6 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from rolebridge.cli.options import DatabaseUrl, DataDir, Json, console, print_json
 
@@ -130,13 +129,12 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json(rows)
             return
-        table = Table("id", "status", "project/job", "env", "service account", "became", "exit")
-        for r in rows:
+        for r in rows:  # plain lines, one per run: greppable and never truncated
             outcome = r.get("assume") or {}
-            became = outcome.get("assumed_arn") or (outcome.get("error_code") if outcome else "-")
-            table.add_row(r["id"], r["status"], f"{r['project']}/{r['job'] or '-'}", r["environment"],
-                          r["service_account"], became or "-", "" if r["exit_code"] is None else str(r["exit_code"]))
-        console.print(table)
+            became = outcome.get("assumed_arn") or (outcome.get("error_code") if outcome else None) or "-"
+            code = "-" if r["exit_code"] is None else str(r["exit_code"])
+            typer.echo(f"{r['id']}  {r['status']:<9}  {r['project']}/{r['job'] or '-'}  {r['environment']}  "
+                       f"{r['service_account']}  {became}  exit={code}")
 
     @runs_app.command("show")
     def show(run_id: str, account: Account = None, data_dir: DataDir = None, database_url: DatabaseUrl = None,
