@@ -5,9 +5,9 @@ the platform API (``/api/``) and ``/health``. An S3 request is recognised by:
 - a Host header naming a bucket under a virtual-host base domain (``bucket.s3.localhost``,
   ``bucket.localhost``, ``bucket.<public host>``): everything on such a host is S3;
 - any path outside the reserved prefixes (path style, ``/bucket/key``);
-- ``/`` itself only when the SigV4 credential scope says ``s3`` (ListBuckets), since ``GET /``
-  and ``POST /`` are also the Query endpoint.
-Bucket names equal to a reserved prefix can therefore never be created.
+- ``/`` and the reserved prefixes only when the SigV4 credential scope says ``s3`` (ListBuckets;
+  a CreateBucket named like a prefix, refused), since ``GET /`` and ``POST /`` are also the
+  Query endpoint. Bucket names equal to a reserved prefix can never be created.
 """
 
 from __future__ import annotations
@@ -88,9 +88,10 @@ def is_s3_request(*, host: str, raw_path: str, authorization: str, query_string:
     if virtual_bucket(host, bases) is not None:
         return True
     first = raw_path.lstrip("/").split("/", 1)[0].split("?", 1)[0]
-    if first == "":
+    if first == "" or first in RESERVED_PREFIXES:
+        # shared with the Query endpoint / the server's own routes: S3's only when signed for s3
         return _signed_for_s3(authorization, query_string)
-    return first not in RESERVED_PREFIXES
+    return True
 
 
 def resolve(host: str, raw_path: str, bases: Iterable[str]) -> Address:

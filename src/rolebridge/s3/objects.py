@@ -227,10 +227,10 @@ def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
         end = int(last) if last else size - 1
     except ValueError:
         return None
-    if end < start:
-        return None
     if start >= size:
         raise errors.InvalidRange()
+    if end < start:
+        return None
     return start, min(end, size - 1)
 
 
