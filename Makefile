@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench clean venv airflow-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -14,10 +14,21 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Airflow 3 is heavy (~300 MB, ~1 min) and pins its own deps: it gets its own venv, with rolebridge
+# installed editable, for tests/airflow (a real dag.test() on SQLite).
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
+$(AIRFLOW_STAMP): pyproject.toml
+	test -x $(AIRFLOW_VENV)/bin/python || $(PY) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/pip install -q -e '.[airflow]'
+	touch $(AIRFLOW_STAMP)
+
+airflow-venv: $(AIRFLOW_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/rolebridge demo
 
-test: $(STAMP)
+test: $(STAMP) $(AIRFLOW_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
@@ -28,4 +39,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .rolebridge .pytest_cache build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(AIRFLOW_VENV) .rolebridge .pytest_cache build *.egg-info src/*.egg-info
