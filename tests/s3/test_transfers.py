@@ -15,8 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from conftest import AWS_CLI
 from s3_helpers import error_code, s3_client
+
+from conftest import AWS_CLI
 
 ACCT = "330000000001"
 BUCKET = "transfers"
