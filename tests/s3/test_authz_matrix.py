@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 from s3_helpers import error_code, role_session, s3_client
 
-ACCOUNTS = ("310000000001", "310000000002")
+ACCOUNTS = ("951000000001", "951000000002")
 IDENTITY = ("allow", "deny", "none")
 BUCKET_POLICY = ("allow", "deny", "absent")
 
@@ -100,7 +100,7 @@ def test_cross_account_matrix(server, world):  # type: ignore[no-untyped-def]
     by_cell = {r[:4]: r[6] for r in results}
     a, b = ACCOUNTS
     assert by_cell[(a, b, "allow", "absent")].endswith(
-        'is not authorized to perform: s3:GetObject on resource: "arn:aws:s3:::s3-matrix-310000000002/data/object.txt" '
+        f'is not authorized to perform: s3:GetObject on resource: "arn:aws:s3:::s3-matrix-{b}/data/object.txt" '
         "because no resource-based policy allows the s3:GetObject action")
     assert by_cell[(a, a, "deny", "absent")].endswith("with an explicit deny in an identity-based policy")
     assert by_cell[(a, a, "allow", "deny")].endswith("with an explicit deny in a resource-based policy")

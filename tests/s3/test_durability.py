@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from conftest import start_server, stop_server
 from s3_helpers import s3_client
 
-ACCT = "340000000001"
+ACCT = "954000000001"
 BUCKET = "durable"
 PART = 5 * 1024 * 1024
 

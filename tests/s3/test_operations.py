@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from s3_helpers import error_code, s3_client
 
-ACCT, OTHER = "320000000001", "320000000002"
+ACCT, OTHER = "952000000001", "952000000002"
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from s3_helpers import error_code, s3_client
 
 from conftest import AWS_CLI
 
-ACCT = "330000000001"
-BUCKET = "transfers"
+ACCT = "953000000001"
+BUCKET = "s3t-transfers"
 SIZES = [0, 1, 65_536, 1024 * 1024 + 7, 8 * 1024 * 1024 + 1, 21 * 1024 * 1024]
 
 
