@@ -17,6 +17,7 @@ from rolebridge import errors
 from rolebridge.caller import Caller
 from rolebridge.clock import Clock, system_clock
 from rolebridge.iam.arns import RoleRef, root_arn
+from rolebridge.lookup_cache import LookupCache
 from rolebridge.store import Store
 from rolebridge.store.schema import AccessKey, Cluster, OIDCProvider, Role
 
@@ -62,6 +63,8 @@ class Services:
         self.extra_ca_bundle = extra_ca_bundle
         self._audit: Any = None
         self._audit_pid = 0
+        # provider / role / cluster-key lookups; see lookup_cache.py for the cross-process rule
+        self.lookups = LookupCache(store.engine)
 
     # -- time ------------------------------------------------------------------------
     @staticmethod
@@ -104,7 +107,9 @@ class Services:
         return self._audit
 
     def invalidate(self) -> None:
-        """Called after every IAM write; lookups below read the database, so nothing is stale."""
+        """Called after every IAM write has committed: drops this process's lookup cache and bumps
+        the shared generation so every other process sharing the database drops its cache too."""
+        self.lookups.bump()
 
     # -- credentials -------------------------------------------------------------------
     def long_term_key(self, access_key_id: str) -> tuple[Caller, str] | None:
@@ -121,6 +126,9 @@ class Services:
     def provider_for_issuer(self, account: str, issuer: str) -> ProviderView | None:
         if not issuer.startswith("https://"):
             return None
+        return self.lookups.get(("provider", account, issuer), lambda: self._load_provider(account, issuer))
+
+    def _load_provider(self, account: str, issuer: str) -> ProviderView | None:
         with self.store.read() as s:
             row = s.execute(select(OIDCProvider).where(
                 OIDCProvider.account_id == account, OIDCProvider.url == issuer[len("https://"):])
@@ -130,11 +138,18 @@ class Services:
             return ProviderView(row.arn, row.url, row.account_id, tuple(row.client_ids), tuple(row.thumbprints))
 
     def provider_accounts_for_issuer(self, issuer: str) -> list[str]:
-        with self.store.read() as s:
-            return list(s.execute(select(OIDCProvider.account_id).where(
-                OIDCProvider.url == issuer.removeprefix("https://"))).scalars())
+        def load() -> tuple[str, ...]:
+            with self.store.read() as s:
+                return tuple(s.execute(select(OIDCProvider.account_id).where(
+                    OIDCProvider.url == issuer.removeprefix("https://"))).scalars())
+
+        return list(self.lookups.get(("provider-accounts", issuer), load))
 
     def role_by_arn(self, account: str, ref: RoleRef) -> RoleView | None:
+        key = ("role", account, ref.name.lower(), ref.path)
+        return self.lookups.get(key, lambda: self._load_role(account, ref))
+
+    def _load_role(self, account: str, ref: RoleRef) -> RoleView | None:
         with self.store.read() as s:
             row = s.execute(select(Role).where(
                 Role.account_id == account, Role.name_lower == ref.name.lower())).scalar_one_or_none()
@@ -182,9 +197,21 @@ class Services:
         return name if name and "/" not in name else None
 
     def cluster_jwks(self, name: str) -> dict[str, Any] | None:
-        with self.store.read() as s:
-            row = s.get(Cluster, name)
-            return dict(row.jwks) if row else None
+        """The hosted issuer's public keys (shared from the cache: callers must not mutate it)."""
+        def load() -> dict[str, Any] | None:
+            with self.store.read() as s:
+                row = s.get(Cluster, name)
+                return dict(row.jwks) if row else None
+
+        stored = self.lookups.get(("cluster-jwks", name), load)
+        if stored is None:
+            return None
+        # retired keys drop out once every token they signed has expired (platform.clusters.published_jwks)
+        retain = stored.get("retain_until") or {}
+        if not retain:
+            return stored if "retain_until" not in stored else {"keys": stored.get("keys", [])}
+        now = self.clock()
+        return {"keys": [k for k in stored.get("keys", []) if retain.get(k.get("kid"), now + 1) > now]}
 
     async def jwks_for(self, issuer: str, provider: ProviderView, kid: str | None, now: float) -> dict[str, Any]:
         """The issuer's JWKS: from the database for issuers this server hosts, over HTTPS otherwise.

@@ -23,6 +23,14 @@ def _write_server_json(services, port: int) -> None:  # type: ignore[no-untyped-
     os.replace(tmp, paths.server_json)
 
 
+def _best(fast: str, fallback: str) -> str:
+    """uvloop / httptools when installed (they are dependencies: ``uvicorn[standard]``), by name, so a
+    missing one is visible in ``--log-level info`` rather than silently replaced by "auto"."""
+    import importlib.util
+
+    return fast if importlib.util.find_spec(fast) is not None else fallback
+
+
 def serve(data_dir: str | None, database_url: str | None, host: str, port: int, public_url: str | None,
           workers: int = 1, log_level: str = "warning") -> None:
     import uvicorn
@@ -44,7 +52,8 @@ def serve(data_dir: str | None, database_url: str | None, host: str, port: int, 
         "rolebridge.http.asgi:app" if workers > 1 else create_app(services),
         host=host, port=port, workers=workers, log_level=log_level, access_log=False,
         ssl_certfile=str(tls / "server.pem"), ssl_keyfile=str(tls / "server-key.pem"),
-        ssl_version=ssl.PROTOCOL_TLS_SERVER, loop="auto", http="auto", lifespan="off",
+        ssl_version=ssl.PROTOCOL_TLS_SERVER, loop=_best("uvloop", "asyncio"),
+        http=_best("httptools", "h11"), lifespan="off",
         timeout_keep_alive=30, limit_concurrency=4096,
     )
     server = uvicorn.Server(config)
@@ -52,9 +61,15 @@ def serve(data_dir: str | None, database_url: str | None, host: str, port: int, 
     _write_server_json(services, port)
     try:
         if workers > 1:
+            import inspect
+
             from uvicorn.supervisors import Multiprocess
 
-            Multiprocess(config, target=server.run, sockets=[sock]).run()
+            # uvicorn >= 0.30 starts each worker itself (no ``target``); older ones took it
+            if "target" in inspect.signature(Multiprocess.__init__).parameters:
+                Multiprocess(config, target=server.run, sockets=[sock]).run()  # type: ignore[call-arg]
+            else:
+                Multiprocess(config, sockets=[sock]).run()
         else:
             server.run(sockets=[sock])
     finally:

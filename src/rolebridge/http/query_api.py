@@ -56,9 +56,14 @@ async def handle_query(request: Request, services: Services) -> Response:
     ctx: CallContext | None = None
     params: dict[str, Any] | None = None
     action = ""
+    scope = request.scope
+    services.lookups.request_scope()
+    # the URL and query objects are built only when there is a query string (rare for POST)
+    raw_query = scope.get("query_string", b"")
+    query_string = request.url.query if raw_query else ""
     try:
         body = await read_body(request)
-        flat = parse_query(body, request.url.query.encode())
+        flat = parse_query(body, query_string.encode())
         service = _guess_service(flat)
         action = flat.get("Action") or ""
         service = service_for(flat.get("Action"), flat.get("Version"))
@@ -66,21 +71,22 @@ async def handle_query(request: Request, services: Services) -> Response:
         if op is None:
             raise errors.InvalidAction(f"Could not find operation {action} for version {flat.get('Version')}")
         params = decode_params(service, action, flat)
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        creds = parse_sigv4(request.method, headers, dict(request.query_params))
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        query_params = dict(request.query_params) if raw_query else {}
+        creds = parse_sigv4(request.method, headers, query_params)
         caller = None
         if op.signed:
             if creds is None:
                 raise errors.MissingAuthenticationToken()
-            token = headers.get("x-amz-security-token") or request.query_params.get("X-Amz-Security-Token")
+            token = headers.get("x-amz-security-token") or query_params.get("X-Amz-Security-Token")
             caller = authenticate(services, creds, service=service, method=request.method,
                                   path=request.scope.get("raw_path", b"/").decode("latin-1").split("?")[0]
-                                  or "/", query_string=request.url.query, headers=headers,
+                                  or "/", query_string=query_string, headers=headers,
                                   body=body, now=now, security_token=token)
         client = request.client
         ctx = CallContext(services=services, caller=caller, now=now, request_id=request_id,
                           source_ip=client.host if client else "127.0.0.1",
-                          user_agent=headers.get("user-agent", ""), secure=request.url.scheme == "https")
+                          user_agent=headers.get("user-agent", ""), secure=scope.get("scheme", "http") == "https")
         authorize(ctx, op, params)
         result: Any = op.handler(ctx, params)
         if inspect.isawaitable(result):
