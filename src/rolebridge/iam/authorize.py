@@ -28,7 +28,7 @@ from rolebridge.caller import Caller
 from rolebridge.context import CallContext
 from rolebridge.iam.arns import parse_arn
 from rolebridge.iam.registry import Operation
-from rolebridge.policy import EvaluationResult, Principal, Request, compile_policy, evaluate
+from rolebridge.policy import Decision, EvaluationResult, Principal, Request, compile_policy, evaluate
 from rolebridge.store.schema import Role, RolePolicy
 from rolebridge.sts import authorization_message
 
@@ -164,8 +164,6 @@ def authorize(ctx: CallContext, op: Operation, params: dict[str, Any]) -> None:
     resource = op.resource(ctx, params)
     other = _resource_account(resource)
     if other is not None and other != caller.account_id:
-        from rolebridge.policy import Decision
-
         result = EvaluationResult(Decision.IMPLICIT_DENY)
         raise denied(ctx, caller, op.action, resource,
                      f"because no resource-based policy allows the {op.action} action", result, {})
@@ -178,7 +176,7 @@ def authorize(ctx: CallContext, op: Operation, params: dict[str, Any]) -> None:
         identity=policies, boundary=boundary, session=session_policies(ctx, caller),
     )
     if not result.allowed:
-        if result.decision.value == "ExplicitDeny":
+        if result.decision is Decision.EXPLICIT_DENY:
             kind = next((r.kind for r in result.reasons if r.statement is not None), "identity")
             where = {"boundary": "a permissions boundary", "session": "a session policy"}
             why = "with an explicit deny in " + where.get(kind, "an identity-based policy")
