@@ -36,9 +36,10 @@ def trust_policy(provider_arn: str, provider_url: str, sub: str) -> str:
 
 
 def cross_account(server: Any, *, cluster: str, cluster_account: str, role_account: str, role_name: str,
-                  namespace: str = "dev", service_account: str = "job", iam: Any = None) -> Setup:
+                  namespace: str = "dev", service_account: str = "job", iam: Any = None,
+                  cluster_info: dict[str, Any] | None = None) -> Setup:
     """Create the cluster (CLI) and, through IAM (boto3, ``iam`` or the server's), provider and role."""
-    info = server.cluster(cluster, cluster_account)
+    info = cluster_info or server.cluster(cluster, cluster_account)
     iam = iam or server.client("iam", role_account)
     provider_url = info["oidc_url"].removeprefix("https://")
     provider_arn = iam.create_open_id_connect_provider(
