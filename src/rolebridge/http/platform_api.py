@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
 
 from rolebridge import errors
 from rolebridge.caller import Caller
@@ -157,6 +158,13 @@ def create_platform_api(services: Services) -> FastAPI:
             status = 500
         return JSONResponse({"code": exc.code, "message": exc.message}, status_code=status)
 
+
+    @api.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        """Framework errors (unparseable body, unknown path, wrong method) in the same shape as ours."""
+        codes = {400: "ValidationError", 404: "NotFound", 405: "MethodNotAllowed"}
+        return JSONResponse({"code": codes.get(exc.status_code, f"HTTP{exc.status_code}"), "message": str(exc.detail)},
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     def own_cluster(who: Caller, name: str) -> Any:
         info = get_cluster(services, name)
