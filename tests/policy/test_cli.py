@@ -219,3 +219,58 @@ def test_validate_bad_kind_exits_2() -> None:
     res = run("validate", "--kind", "nope", "-", stdin="{}")
     assert res.returncode == 2
     assert "--kind must be one of" in res.stderr
+
+
+def test_evaluate_trust_policy_extension() -> None:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Web",
+                "Effect": "Allow",
+                "Principal": {"Federated": PROV},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"StringLike": {f"{H}:sub": "system:serviceaccount:team-a:*"}},
+            }
+        ],
+    }
+    request = {
+        "principal": {"Federated": PROV},
+        "action": "sts:AssumeRoleWithWebIdentity",
+        "resource": "arn:aws:iam::111111111111:role/app-role",
+        "context": {f"{H}:sub": "system:serviceaccount:team-a:app"},
+    }
+    res = run("evaluate", "-", stdin=json.dumps({"trust_policy": trust, "request": request}))
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert (out["decision"], out["reasons"][0]["statement"]) == ("Allow", "Web")
+    both = {"trust_policy": trust, "policies": [trust], "request": request}
+    res = run("evaluate", "-", stdin=json.dumps(both))
+    assert res.returncode == 2
+    assert "trust_policy is evaluated alone" in res.stderr
+
+
+def test_evaluate_reports_type_mismatch_errors() -> None:
+    data = evaluate_input(
+        policies=[
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "s3:GetObject",
+                        "Resource": "*",
+                        "Condition": {"NumericLessThan": {"s3:max-keys": "10"}},
+                    }
+                ],
+            }
+        ]
+    )
+    data["request"]["context"] = {"s3:max-keys": "ten"}
+    res = run("evaluate", "-", stdin=json.dumps(data))
+    out = json.loads(res.stdout)
+    assert out["decision"] == "ImplicitDeny"
+    assert out["errors"] == [
+        "policies[0] statement 0: NumericLessThan cannot compare s3:max-keys value 'ten'; the condition is false"
+    ]
+    assert out["nearest_miss"]["failures"][0]["type_mismatch"] is True

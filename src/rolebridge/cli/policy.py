@@ -1,9 +1,10 @@
 """`rolebridge policy evaluate|validate`: the policy engine on the command line.
 
 ``evaluate`` takes the JSON shape fixed in DESIGN.md (plus optional ``boundary``,
-``session_policies``, ``guardrails`` and ``resource_account``) and prints the engine's result
-object; any decision exits 0, invalid input exits 2 with the reason on stderr. ``validate``
-prints what IAM would report and exits 1 when the document is not valid.
+``session_policies``, ``guardrails`` and ``resource_account``; or ``trust_policy`` alone, for a
+role-trust decision) and prints the engine's result object; any decision exits 0, invalid input
+exits 2 with the reason on stderr. ``validate`` prints what IAM would report and exits 1 when the
+document is not valid.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from rolebridge.policy import (
     Request,
     compile_policy,
     evaluate,
+    evaluate_trust,
     validate_policy,
 )
 
@@ -139,6 +141,11 @@ def run_evaluate(text: str) -> dict[str, Any]:
     if "request" not in data:
         raise InputError("input has no request")
     request = _request(data["request"])
+    if data.get("trust_policy") is not None:
+        if data.get("policies") or data.get("resource_policy") is not None:
+            raise InputError("trust_policy is evaluated alone: leave policies and resource_policy empty")
+        trust = _compile(data["trust_policy"], PolicyKind.TRUST, "trust_policy")
+        return evaluate_trust(trust, request).to_dict()
     identity = _policies(data.get("policies", []), "policies", PolicyKind.IDENTITY)
     rp = data.get("resource_policy")
     resource_policy = None if rp is None else _compile(rp, PolicyKind.RESOURCE, "resource_policy")
@@ -219,9 +226,7 @@ def validate_cmd(
             _fail(f"--kind must be one of {', '.join(x.value for x in PolicyKind)}")
     problems = validate_policy(text, kind=k)
     if as_json:
-        typer.echo(
-            json.dumps({"kind": k.value, "valid": not problems, "problems": [p.to_dict() for p in problems]})
-        )
+        typer.echo(json.dumps({"kind": k.value, "valid": not problems, "problems": [p.to_dict() for p in problems]}))
     elif not problems:
         typer.echo(f"valid {k.value} policy")
     else:

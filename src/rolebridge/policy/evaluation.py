@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from rolebridge.policy.compiled import CompiledPolicy, CompiledStatement
+from rolebridge.policy.conditions import TypeMismatch
 from rolebridge.policy.model import Decision, EvaluationResult, Miss, Principal, Reason, Request
 from rolebridge.policy.patterns import Context
 from rolebridge.policy.principals import describe
@@ -225,6 +226,29 @@ def nearest_miss(policies: Iterable[CompiledPolicy], req: Request) -> Miss | Non
     return best
 
 
+def diagnose(policies: Iterable[CompiledPolicy], req: Request) -> list[str]:
+    """Type mismatches met by the conditions of statements that could apply to ``req``."""
+    ctx = req.normalized_context()
+    action_l = req.action_lower()
+    out: list[str] = []
+    for pol in policies:
+        for st in pol.candidates(action_l):
+            for c in st.conditions:
+                vals = ctx.get(c.key_l)
+                if vals is None or c.test is None:
+                    continue
+                for v in vals:
+                    try:
+                        c.test(v, ctx)
+                    except TypeMismatch:
+                        out.append(
+                            f"{pol.label} statement {st.label}: {c.spec.text} cannot compare {c.key} "
+                            f"value {v!r}; the condition is false"
+                        )
+                        break
+    return out
+
+
 # -- combiners ---------------------------------------------------------------------------
 _ALLOW = Decision.ALLOW
 _EXPLICIT_DENY = Decision.EXPLICIT_DENY
@@ -253,14 +277,19 @@ def evaluate_trust(trust: CompiledPolicy, request: Request) -> EvaluationResult:
                 denies.append((trust, st, how))
             else:
                 allows.append((trust, st, how))
+
+    def diag() -> list[str]:
+        return diagnose((trust,), request)
+
     if denies:
-        return EvaluationResult(_EXPLICIT_DENY, [_reason(h, request) for h in denies])
+        return EvaluationResult(_EXPLICIT_DENY, [_reason(h, request) for h in denies], diagnose=diag)
     if allows:
-        return EvaluationResult(_ALLOW, [_reason(h, request) for h in allows])
+        return EvaluationResult(_ALLOW, [_reason(h, request) for h in allows], diagnose=diag)
     return EvaluationResult(
         _IMPLICIT_DENY,
         [_gate("trust", trust.label, f"no statement of the trust policy allows {request.action}")],
         explain=lambda: nearest_miss((trust,), request),
+        diagnose=diag,
     )
 
 
@@ -275,6 +304,37 @@ def evaluate(
     resource_account: str | None = None,
 ) -> EvaluationResult:
     """Combine every policy type that applies to one request, AWS's way (see module doc)."""
+    result = _combine(
+        request,
+        identity=identity,
+        resource_policy=resource_policy,
+        boundary=boundary,
+        session=session,
+        guardrails=guardrails,
+        resource_account=resource_account,
+    )
+    every = (
+        *guardrails,
+        *((resource_policy,) if resource_policy else ()),
+        *identity,
+        *((boundary,) if boundary else ()),
+        *session,
+    )
+    result._diagnose = lambda: diagnose(every, request)
+    return result
+
+
+def _combine(
+    request: Request,
+    *,
+    identity: Sequence[CompiledPolicy] = (),
+    resource_policy: CompiledPolicy | None = None,
+    boundary: CompiledPolicy | None = None,
+    session: Sequence[CompiledPolicy] = (),
+    guardrails: Sequence[CompiledPolicy] = (),
+    resource_account: str | None = None,
+) -> EvaluationResult:
+    """AWS's combination of every policy type for one request (see the module doc)."""
     ctx = request.normalized_context()
     action_l = request.action_lower()
     resource_pols = (resource_policy,) if resource_policy is not None else ()

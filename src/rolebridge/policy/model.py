@@ -229,7 +229,7 @@ class EvaluationResult:
     """The decision plus why. ``nearest_miss`` is computed on first access (evaluate, then
     explain), so a denial on the hot path costs no more than an allow."""
 
-    __slots__ = ("_explain", "_miss", "decision", "errors", "reasons")
+    __slots__ = ("_diagnose", "_errors", "_explain", "_miss", "decision", "reasons")
 
     def __init__(
         self,
@@ -239,12 +239,23 @@ class EvaluationResult:
         errors: list[str] | None = None,
         *,
         explain: Callable[[], Miss | None] | None = None,
+        diagnose: Callable[[], list[str]] | None = None,
     ) -> None:
         self.decision = decision
         self.reasons = reasons if reasons is not None else []
-        self.errors = errors if errors is not None else []
+        self._errors = errors if errors is not None else []
         self._miss = nearest_miss
         self._explain = explain
+        self._diagnose = diagnose
+
+    @property
+    def errors(self) -> list[str]:
+        """Problems met while evaluating that did not stop it (fail closed): request values an
+        operator could not interpret, so their condition was false. Computed on first access."""
+        if self._diagnose is not None:
+            self._errors = self._errors + self._diagnose()
+            self._diagnose = None
+        return self._errors
 
     @property
     def nearest_miss(self) -> Miss | None:
