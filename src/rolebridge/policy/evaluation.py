@@ -313,14 +313,13 @@ def evaluate(
         guardrails=guardrails,
         resource_account=resource_account,
     )
-    every = (
-        *guardrails,
-        *((resource_policy,) if resource_policy else ()),
-        *identity,
-        *((boundary,) if boundary else ()),
-        *session,
-    )
-    result._diagnose = lambda: diagnose(every, request)
+
+    def diag() -> list[str]:
+        resource_pols = (resource_policy,) if resource_policy else ()
+        boundary_pols = (boundary,) if boundary else ()
+        return diagnose((*guardrails, *resource_pols, *identity, *boundary_pols, *session), request)
+
+    result._diagnose = diag
     return result
 
 
