@@ -193,6 +193,8 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
         session_ctx["src"] = source_identity
     if context.get("aws:TagKeys"):
         session_ctx["tags"] = {k: context[f"aws:RequestTag/{k}"] for k in context["aws:TagKeys"]}
+        if context.get("sts:TransitiveTagKeys"):  # carried into chained sessions (sts/assume_role.py)
+            session_ctx["ttk"] = list(context["sts:TransitiveTagKeys"])
     caller = Caller(
         account_id=ref.account, arn=assumed_role_arn(ref.account, role.name, session_name),
         user_id=f"{role.role_id}:{session_name}", kind="assumed-role", access_key_id="",
