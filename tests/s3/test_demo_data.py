@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import sys
 
-from conftest import rb
 from s3_helpers import s3_client
 
+from conftest import rb
 from rolebridge.s3.demo_data import JOB_SCRIPT, setup_demo_data
 
 CLUSTER_ACCOUNT, DATA_ACCOUNT = "955000000001", "955000000002"

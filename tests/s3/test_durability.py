@@ -16,8 +16,9 @@ import threading
 import time
 
 from botocore.exceptions import BotoCoreError, ClientError
-from conftest import start_server, stop_server
 from s3_helpers import s3_client
+
+from conftest import start_server, stop_server
 
 ACCT = "954000000001"
 BUCKET = "durable"
