@@ -462,6 +462,9 @@ def main() -> int:
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
     if args.docs:
         Path(args.docs).write_text(report.markdown(results))
+        # the committed copy of the figures the page shows (bench/out is not committed)
+        Path(args.docs).with_suffix(".json").write_text(json.dumps(
+            {k: v for k, v in results.items() if k != "rounds_raw"}, indent=1, default=str))
         log(f"wrote {args.docs}")
     log(f"wrote {out / 'results.json'} in {results['elapsed_s']} s")
     if results["failures"]:
