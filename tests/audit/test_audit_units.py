@@ -1,0 +1,98 @@
+"""Audit building blocks in-process: redaction, event shape for refusals, group commit, fail closed."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from rolebridge import errors
+from rolebridge.audit import HIDDEN, AuditWriter, build_event, iter_events, parse_time, redact
+from rolebridge.config import resolve_paths
+from rolebridge.store import open_store
+
+
+def test_redaction_hides_secret_members_at_any_depth_and_in_flattened_names() -> None:
+    out = redact({"WebIdentityToken": "eyJ.a.b", "Credentials": {"AccessKeyId": "ASIA1", "SecretAccessKey": "s",
+                                                                 "SessionToken": "t"},
+                  "X-Amz-Security-Token": "t2", "Tags.member.1.Key": "k", "Policy": '{"Version":"2012-10-17"}',
+                  "List": [{"session_token": "t3"}]})
+    assert out == {"webIdentityToken": HIDDEN, "credentials": {"accessKeyId": "ASIA1", "secretAccessKey": HIDDEN,
+                                                               "sessionToken": HIDDEN},
+                   "x-Amz-Security-Token": HIDDEN, "tags.member.1.Key": "k", "policy": '{"Version":"2012-10-17"}',
+                   "list": [{"session_token": HIDDEN}]}
+
+
+def test_refused_call_event_from_flat_params_without_a_caller() -> None:
+    event = build_event(service="sts", action="AssumeRoleWithWebIdentity", now=1_700_000_000, request_id="r-1",
+                        caller=None, params={"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15",
+                                             "RoleArn": "arn:aws:iam::123456789012:role/r",
+                                             "WebIdentityToken": "not-a-jwt", "RoleSessionName": "s"},
+                        error=errors.InvalidIdentityToken("bad"), source_ip="10.0.0.1", user_agent="ua")
+    assert event["eventTime"] == "2023-11-14T22:13:20Z"
+    assert event["userIdentity"] == {"type": "WebIdentityUser", "principalId": "Unknown::Unknown",
+                                     "userName": "Unknown", "identityProvider": "Unknown"}
+    assert event["requestParameters"] == {"roleArn": "arn:aws:iam::123456789012:role/r",
+                                          "webIdentityToken": HIDDEN, "roleSessionName": "s"}
+    assert (event["errorCode"], event["errorMessage"]) == ("InvalidIdentityToken", "bad")
+    assert event["recipientAccountId"] == "123456789012" and event["responseElements"] is None
+    internal = build_event(service="iam", action="ListRoles", now=0, request_id="r-2", caller=None, params=None,
+                           error=KeyError("boom"))
+    assert internal["errorCode"] == "InternalFailure" and "boom" not in json.dumps(internal)
+
+
+def test_parse_time_forms() -> None:
+    assert parse_time("2023-11-14T22:13:20Z") == 1_700_000_000
+    assert parse_time("1700000000") == 1_700_000_000
+    assert parse_time("15m", now=1_000_000) == 1_000_000 - 900
+    with pytest.raises(ValueError, match="is not a time"):
+        parse_time("yesterday")
+
+
+def _event(i: int) -> dict:
+    return build_event(service="iam", action="CreateRole", now=1_700_000_000 + i, request_id=f"req-{i}",
+                       caller=None, params={"RoleName": f"r{i}"}, result={"Role": {"RoleName": f"r{i}"}})
+
+
+def test_group_commit_batches_concurrent_events_and_loses_none(tmp_path: Path) -> None:
+    store = open_store(resolve_paths(tmp_path))
+    writer = AuditWriter(store)
+    futures, lock = [], threading.Lock()
+
+    def submit(start: int) -> None:
+        for i in range(start, start + 50):
+            f = writer.submit(_event(i))
+            with lock:
+                futures.append(f)
+
+    threads = [threading.Thread(target=submit, args=(n * 50,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for f in futures:
+        f.result(timeout=30)
+    writer.close()
+    ids = [e["requestID"] for e in iter_events(store, limit=None)]
+    assert sorted(ids) == sorted(f"req-{i}" for i in range(400))
+    print(f"400 events in {writer.batches} commits")
+    assert writer.batches < 400  # concurrent submitters share commits
+    since = parse_time("2023-11-14T22:13:20Z") + 350
+    assert sorted(e["requestID"] for e in iter_events(store, since=since)) == sorted(
+        f"req-{i}" for i in range(350, 400))
+    store.dispose()
+
+
+def test_a_failed_commit_fails_every_waiting_call(tmp_path: Path) -> None:
+    store = open_store(resolve_paths(tmp_path))
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP TABLE audit_events"))
+    writer = AuditWriter(store)
+    future = writer.submit(_event(1))
+    with pytest.raises(Exception, match="audit_events"):
+        future.result(timeout=30)
+    writer.close()
+    store.dispose()
