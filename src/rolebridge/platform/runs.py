@@ -146,6 +146,22 @@ def _update(services: Services, run_id: str, **values: Any) -> None:
         s.execute(update(Run).where(Run.id == run_id).values(**values))
 
 
+def mark(services: Services, run_id: str, **values: Any) -> None:
+    """Update a run's record (for runners that supervise elsewhere, e.g. Kubernetes)."""
+    unknown = set(values) - {"status", "started_at", "ended_at", "exit_code", "message", "assume", "attempts"}
+    if unknown or values.get("status", "pending") not in STATUSES:
+        raise errors.ValidationError(f"cannot set {sorted(unknown) or values.get('status')} on a run")
+    _update(services, run_id, **values)
+
+
+def append_log(services: Services, run_id: str, data: bytes) -> None:
+    sink = LogSink(run_dir(services, run_id) / LOG_NAME, log_max())
+    try:
+        sink.write(data)
+    finally:
+        sink.close()
+
+
 def read_log(services: Services, run_id: str, offset: int = 0, max_bytes: int = 1 << 20) -> tuple[bytes, int]:
     """Up to ``max_bytes`` of the log from ``offset``; returns the data and the next offset."""
     get_run(services, run_id)  # NoSuchEntity for an unknown id
