@@ -97,7 +97,9 @@ class RolePolicy(Base):
 
 
 class Cluster(Base):
-    """A job cluster and its issuer. Public keys live here so every server can verify; private keys are files."""
+    """A job cluster and its issuer.
+
+    Public keys live here so every server can verify; private keys are files in the creator's data dir."""
 
     __tablename__ = "clusters"
     name: Mapped[str] = mapped_column(String(63), primary_key=True)
