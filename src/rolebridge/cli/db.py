@@ -1,4 +1,4 @@
-"""`rolebridge db upgrade|current|check|revision|rotate-server-key`: schema and key maintenance.
+"""`rolebridge db upgrade|current|check|revision|rotate-server-key|reseal`: schema and key upkeep.
 
 Migrations also run by themselves whenever a command or the server opens the store; `db upgrade`
 is for doing it deliberately (before starting several servers, in a deploy step). How to add a
@@ -117,7 +117,7 @@ def register(app: typer.Typer) -> None:
         if env:
             new_value = ServerKey.rotated_env(env)
             os.environ[ENV_VAR] = new_value
-            console.print(f"set on every server (then restart them, then run with --reseal):\n"
+            console.print(f"set on every server and restart them, then run `rolebridge db reseal` with it:\n"
                           f"{ENV_VAR}={new_value}")
         else:
             ServerKey.rotate_file(paths.data_dir)
@@ -128,6 +128,18 @@ def register(app: typer.Typer) -> None:
                 console.print(f"re-sealed {reseal_secrets(store)} stored secret(s) with the new key")
             finally:
                 store.dispose()
+
+    @db.command("reseal")
+    def reseal_cmd(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+        """Re-seal stored secrets with the newest server key (after every server has it)."""
+        from rolebridge.config import resolve_paths
+        from rolebridge.store import open_store
+
+        store = open_store(resolve_paths(data_dir, database_url))
+        try:
+            console.print(f"re-sealed {reseal_secrets(store)} stored secret(s) with the newest key")
+        finally:
+            store.dispose()
 
 
 def reseal_secrets(store) -> int:  # type: ignore[no-untyped-def]

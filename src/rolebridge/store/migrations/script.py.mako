@@ -1,4 +1,3 @@
-# ruff: noqa: E501
 """${message}
 
 Revision ID: ${up_revision}

@@ -1,4 +1,3 @@
-# ruff: noqa: E501
 """Initial schema: everything ``store/schema.py`` held when migrations were introduced.
 
 Revision ID: 0001
@@ -38,10 +37,12 @@ def upgrade() -> None:
     sa.UniqueConstraint('event_id')
     )
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
-        batch_op.create_index('ix_audit_events_caller_time', ['caller_account_id', 'event_time'], unique=False)
+        batch_op.create_index('ix_audit_events_caller_time',
+                              ['caller_account_id', 'event_time'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_events_event_name'), ['event_name'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_events_event_time'), ['event_time'], unique=False)
-        batch_op.create_index('ix_audit_events_recipient_time', ['recipient_account_id', 'event_time'], unique=False)
+        batch_op.create_index('ix_audit_events_recipient_time',
+                              ['recipient_account_id', 'event_time'], unique=False)
 
     op.create_table('projects',
     sa.Column('name', sa.String(length=52), nullable=False),
@@ -255,8 +256,10 @@ def upgrade() -> None:
     sa.UniqueConstraint('role_pk', 'policy_arn', name='uq_role_attachment')
     )
     with op.batch_alter_table('role_policy_attachments', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_role_policy_attachments_account_id'), ['account_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_role_policy_attachments_policy_arn'), ['policy_arn'], unique=False)
+        batch_op.create_index(batch_op.f('ix_role_policy_attachments_account_id'),
+                              ['account_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_role_policy_attachments_policy_arn'),
+                              ['policy_arn'], unique=False)
         batch_op.create_index(batch_op.f('ix_role_policy_attachments_role_pk'), ['role_pk'], unique=False)
 
     op.create_table('s3_objects',
