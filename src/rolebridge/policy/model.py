@@ -7,7 +7,6 @@ statements that decided it (``reasons``) and, for a denial, the statement that c
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -37,9 +36,6 @@ class Decision(StrEnum):
         return self.value
 
 
-_ACCOUNT_IN_ARN = re.compile(r"^arn:[^:]*:[^:]*:[^:]*:(\d{12}):")
-
-
 @dataclass(frozen=True)
 class Principal:
     """Who is asking. ``kind`` is the Principal-element key it can be named by.
@@ -59,9 +55,9 @@ class Principal:
 
     def __post_init__(self) -> None:
         if self.account is None and self.arn.startswith("arn:"):
-            m = _ACCOUNT_IN_ARN.match(self.arn)
-            if m:
-                object.__setattr__(self, "account", m.group(1))
+            parts = self.arn.split(":", 5)
+            if len(parts) == 6 and len(parts[4]) == 12 and parts[4].isdigit():
+                object.__setattr__(self, "account", parts[4])
 
     @classmethod
     def anonymous(cls) -> Principal:
