@@ -72,9 +72,15 @@ def _compile(doc: Any, kind: PolicyKind, where: str) -> CompiledPolicy:
         raise InputError(f"{where}: {exc.code}: {exc.message}{detail}") from exc
 
 
+# DESIGN.md's `"principal": ... | null`: null (or absent) is "the caller the identity policies
+# belong to, not named": identity policies apply to it, and a resource policy matches it only
+# through `"*"`. Anonymous is asked for explicitly with `"*"` or `{"AWS": "*"}`.
+UNNAMED_CALLER = Principal(kind="AWS", arn="")
+
+
 def _principal(raw: Any) -> Principal | None:
     if raw is None:
-        return None
+        return UNNAMED_CALLER
     if raw == "*" or raw == {"AWS": "*"}:
         return Principal.anonymous()
     if not isinstance(raw, Mapping) or len(raw) != 1:
