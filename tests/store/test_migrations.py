@@ -165,3 +165,34 @@ def test_wheel_ships_migrations_and_they_run_from_it(tmp_path: Path) -> None:
                          env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
     assert ran.returncode == 0, ran.stderr
     assert "(None, '" in ran.stdout
+
+
+def test_db_revision_writes_the_next_numbered_migration_for_a_new_table(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from sqlalchemy import Column, Integer, String, Table
+
+    from rolebridge.store import migrate
+
+    copy = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, copy)
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", copy)
+    monkeypatch.setattr(migrate, "VERSIONS_DIR", copy / "versions")
+    migrate.script_revisions.cache_clear()
+    assert migrate.new_revision("nothing") is None
+    expected = f"{int(head_revision()) + 1:04d}"
+    table = Table("zz_example", Base.metadata, Column("id", Integer, primary_key=True), Column("name", String(8)))
+    try:
+        path = migrate.new_revision("add zz example")
+        assert path is not None
+        assert path.name == f"{expected}_add_zz_example.py"
+        source = path.read_text()
+        assert "op.create_table('zz_example'" in source and f"revision = '{expected}'" in source
+        engine = create_engine(f"sqlite:///{tmp_path}/new.db")
+        migrate.upgrade(engine)
+        assert "zz_example" in inspect(engine).get_table_names()
+        assert schema_diff(engine) == []
+    finally:
+        Base.metadata.remove(table)
+        migrate.script_revisions.cache_clear()
