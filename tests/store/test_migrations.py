@@ -146,7 +146,7 @@ def test_migrations_on_postgres_with_concurrent_upgrades(pg_url: str) -> None:
 
 def test_wheel_ships_migrations_and_they_run_from_it(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
                             "-w", str(tmp_path / "dist"), str(root)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
     wheel = next((tmp_path / "dist").glob("rolebridge-*.whl"))
