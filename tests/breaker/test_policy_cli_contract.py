@@ -65,3 +65,13 @@ def test_invalid_input_exits_2_with_a_message_and_no_traceback(bad: str) -> None
     code, _out, err = evaluate(bad)
     assert code == 2
     assert err.startswith("error: ") and "Traceback" not in err
+
+
+def test_deeply_nested_json_is_invalid_input_not_a_traceback() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    code, _out, err = evaluate(deep)
+    assert code == 2 and err.startswith("error: input is not valid JSON") and "Traceback" not in err
+    res = subprocess.run([str(ROLEBRIDGE), "policy", "validate", "-"], input=deep, capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert res.stdout.startswith("MalformedPolicyDocument: Syntax errors in policy.")

@@ -140,7 +140,7 @@ def run_evaluate(text: str) -> dict[str, Any]:
     """The evaluate command without the I/O: input JSON text -> result dict (raises InputError)."""
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser goes
         raise InputError(f"input is not valid JSON: {exc}") from exc
     if not isinstance(data, Mapping):
         raise InputError("input must be a JSON object with policies, resource_policy and request")
@@ -176,7 +176,7 @@ def guess_kind(text: str) -> PolicyKind:
     """Trust when every statement names a Principal and only STS assume actions; else identity."""
     try:
         doc = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return PolicyKind.IDENTITY
     if not isinstance(doc, Mapping):
         return PolicyKind.IDENTITY
