@@ -173,3 +173,11 @@ def test_nearest_miss_is_lazy_and_stable() -> None:
     res = evaluate_trust(trust, web("nope"))
     assert res.nearest_miss is res.nearest_miss
     assert res.to_dict()["nearest_miss"]["statement"] == "Web"
+
+
+def test_mapping_that_is_not_json_is_malformed() -> None:
+    doc: dict[object, object] = {"Version": "2012-10-17", ("x",): 1}
+    with pytest.raises(MalformedPolicyDocument) as info:
+        compile_policy(doc)  # type: ignore[arg-type]  # the point of the test
+    assert info.value.message == "Syntax errors in policy."
+    assert [p.message for p in validate_policy(doc)] == ["Syntax errors in policy."]  # type: ignore[arg-type]

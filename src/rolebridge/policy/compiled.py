@@ -185,7 +185,10 @@ def _problem_error(p: PolicyProblem) -> AWSError:
 def _canonical(document: str | bytes | Mapping[str, Any]) -> str | bytes:
     if isinstance(document, (str, bytes)):
         return document
-    return json.dumps(document, separators=(",", ":"), default=str)
+    try:
+        return json.dumps(document, separators=(",", ":"), default=str)
+    except (TypeError, ValueError, RecursionError) as exc:  # keys that are not strings, cycles
+        raise MalformedPolicyDocument(doc_rules.SYNTAX, explanation={"detail": f"not JSON: {exc}"}) from exc
 
 
 def validate_policy(

@@ -106,6 +106,10 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def load(document: str | bytes | Mapping[str, Any]) -> tuple[Any, PolicyProblem | None]:
     """JSON text (duplicate keys rejected) or an already-parsed mapping."""
     if isinstance(document, Mapping):
+        try:
+            json.dumps(document, default=str)
+        except (TypeError, ValueError, RecursionError) as exc:  # keys that are not strings, cycles
+            return None, PolicyProblem("MalformedPolicyDocument", SYNTAX, detail=f"not JSON: {exc}")
         return document, None
     if isinstance(document, bytes):
         try:
