@@ -8,6 +8,8 @@ on to the Starlette routes untouched. Every call, allowed or refused, passes ``s
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import urllib.parse
 import uuid
@@ -133,19 +135,22 @@ class S3Middleware:
             call = S3Call(ctx=ctx, auth=auth, address=address, method=request.method, headers=headers,
                           query=query, request=request, blobs=self.blobs, operation=operation)
             response = await handler(call)
-            self._record(ctx, operation, params, error=None)
+            await self._record(ctx, operation, params, error=None)
         except Exception as exc:
             if isinstance(exc, errors.AWSError):
-                self._record(ctx, operation, params, error=exc)
+                await self._record(ctx, operation, params, error=exc)
             response = self.error(exc, request.method, address, request_id)
         response.headers["x-amz-request-id"] = request_id
         response.headers["x-amz-id-2"] = request_id
         return response
 
-    def _record(self, ctx: CallContext, operation: str, params: dict[str, Any], *, error: Any) -> None:
+    async def _record(self, ctx: CallContext, operation: str, params: dict[str, Any], *, error: Any) -> None:
+        """Audit the call before answering; a hook that returns a Future is awaited (committed first)."""
         try:
-            self.services.record(ctx, "s3", operation, params, result=None if error else {}, error=error,
-                                 request_id=ctx.request_id)
+            pending = self.services.record(ctx, "s3", operation, params, result=None if error else {},
+                                           error=error, request_id=ctx.request_id)
+            if isinstance(pending, concurrent.futures.Future):
+                await asyncio.wrap_future(pending)
         except Exception:  # the audit trail must not turn an answered request into a failure
             log.exception("audit record failed for S3 %s", operation)
 
