@@ -23,8 +23,8 @@ from typing import Any
 
 from rolebridge import errors
 
-TOKEN_DIR = "/var/run/secrets/eks.amazonaws.com/serviceaccount"
-TOKEN_FILE = "token"
+TOKEN_DIR = "/var/run/secrets/eks.amazonaws.com/serviceaccount"  # noqa: S105 - a path
+TOKEN_FILE = "token"  # noqa: S105 - a file name
 ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 AUDIENCE_ANNOTATION = "eks.amazonaws.com/audience"
 EXPIRATION_ANNOTATION = "eks.amazonaws.com/token-expiration"
@@ -160,7 +160,7 @@ def validate(manifest: Any, type_name: str, path: str = "$") -> list[str]:
         try:  # required fields and enums, as the generated models check them
             from kubernetes.client import ApiClient
 
-            ApiClient()._ApiClient__deserialize(manifest, type_name)  # noqa: SLF001
+            ApiClient()._ApiClient__deserialize(manifest, type_name)
         except (ValueError, TypeError) as exc:
             problems.append(f"{path}: {exc}")
     return problems
