@@ -26,6 +26,7 @@ from rolebridge.platform.clusters import create_cluster
 from rolebridge.platform.projects import parse_project, save_project
 from rolebridge.platform.runs import RunRequest, create_run
 
+
 def _build(tmp: Path) -> tuple[Starlette, str]:
     services = open_services(str(tmp / "data"), None, fix_public_url=True)
     keys = create_account(services.store, "350000000001")
