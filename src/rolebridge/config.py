@@ -54,6 +54,9 @@ def resolve_paths(data_dir: str | os.PathLike[str] | None = None, database_url: 
 def write_private(path: Path, data: bytes) -> None:
     """Write a secret file with mode 0600 from the first byte (no window where it is world-readable)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_file():
+        # an atomic rename over /dev/null or a FIFO would replace the device with a plain file
+        raise OSError(f"refusing to replace {path}: it exists and is not a regular file")
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

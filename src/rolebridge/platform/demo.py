@@ -90,12 +90,10 @@ def run_demo(data_dir: Path | None = None, say: Callable[[str], None] = print) -
         trust = walkthrough_trust_policy(provider_arn, cluster["oidc_url"], "dev", PROJECT)
         role_arn = iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
         say(f"== {DATA_ACCOUNT}: role {role_arn}")
-        extra = _s3_setup(info, keys, role_arn, say)
+        job_script, bucket = _s3_setup(info, keys, role_arn, say)
 
         job_env = {**env, "HOME": str(data_dir / "home")}
-        job_cmd = [_bin("aws"), "sts", "get-caller-identity", "--query", "Arn", "--output", "text"]
-        if extra:
-            job_cmd = [sys.executable, "-c", extra]
+        job_cmd = [sys.executable, "-c", job_script, bucket]
 
         def run(environment: str, aws_role: str, command: list[str]) -> subprocess.CompletedProcess[str]:
             return subprocess.run([rb, "run", "--cluster", "demo", "--project", PROJECT, "--environment", environment,
@@ -106,10 +104,10 @@ def run_demo(data_dir: Path | None = None, say: Callable[[str], None] = print) -
         ok = run("dev", role_arn, [_bin("aws"), "sts", "get-caller-identity", "--query", "Arn", "--output", "text"])
         say("   " + (ok.stdout.strip() or ok.stderr.strip()).replace("\n", "\n   "))
         failures += ok.returncode != 0
-        if extra:
-            data_job = run("dev", role_arn, job_cmd)
-            say("   " + (data_job.stdout.strip() or data_job.stderr.strip()).replace("\n", "\n   "))
-            failures += data_job.returncode != 0
+        say("\n-- job: the same role reads its input from S3 with plain boto3 and writes its result")
+        data_job = run("dev", role_arn, job_cmd)
+        say("   " + (data_job.stdout.strip() or data_job.stderr.strip()).replace("\n", "\n   "))
+        failures += data_job.returncode != 0
 
         for title, environment, aws_role in (
             ("the same role from environment prd (must fail)", "prd", role_arn),
@@ -131,10 +129,17 @@ def run_demo(data_dir: Path | None = None, say: Callable[[str], None] = print) -
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def _s3_setup(info: dict, keys: dict, role_arn: str, say: Callable[[str], None]) -> str | None:
-    """Data in the other account (issue 9): returns the job's Python source, or None without S3 support."""
-    try:
-        from rolebridge.s3 import demo_data
-    except ImportError:
-        return None
-    return demo_data.setup(info, keys, role_arn, say)
+def _s3_setup(info: dict, keys: dict, role_arn: str, say: Callable[[str], None]) -> tuple[str, str]:
+    """Data in the other account: a bucket with input in 222222222222, and the role allowed to use it."""
+    import boto3
+    from botocore.config import Config
+
+    from rolebridge.s3.demo_data import JOB_SCRIPT, setup_demo_data
+
+    creds = {"aws_access_key_id": keys["access_key_id"], "aws_secret_access_key": keys["secret_access_key"],
+             "endpoint_url": info["url"], "verify": info["ca_bundle"], "region_name": "us-east-1"}
+    s3 = boto3.client("s3", config=Config(s3={"addressing_style": "path"}), **creds)
+    data = setup_demo_data(boto3.client("iam", **creds), s3)
+    say(f"== {DATA_ACCOUNT}: bucket s3://{data.bucket} with {data.input_key}; {ROLE} may read input/ and "
+        f"write {data.result_prefix}")
+    return JOB_SCRIPT, data.bucket

@@ -108,6 +108,7 @@ def job_environment(spec: JobSpec, token_path: Path, base: dict[str, str] | None
     sdk = {
         "AWS_ENDPOINT_URL_STS": spec.sts_url,
         "AWS_ENDPOINT_URL_IAM": spec.sts_url,
+        "AWS_ENDPOINT_URL_S3": spec.sts_url,  # the same server serves the S3-compatible store
         "AWS_CA_BUNDLE": spec.ca_bundle,
         "AWS_REGION": spec.region,
         "AWS_DEFAULT_REGION": spec.region,
