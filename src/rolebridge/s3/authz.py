@@ -20,7 +20,7 @@ from typing import Any
 
 from rolebridge import errors
 from rolebridge.caller import Caller
-from rolebridge.iam.authorize import identity_policies, principal_of, request_context
+from rolebridge.iam.authorize import identity_policies, principal_of, request_context, session_policies
 from rolebridge.policy import CompiledPolicy, EvaluationResult, Principal, Request, compile_policy, evaluate
 from rolebridge.policy.model import Decision
 from rolebridge.s3.call import S3Call
@@ -99,6 +99,7 @@ def check(call: S3Call, action: str, resource: str, bucket: BucketView | None,
     """Allow or raise AccessDenied. ``bucket`` is None only for ListBuckets / CreateBucket."""
     caller = call.auth.caller
     principal = _principal(caller)
+    session: list[Any] = []
     if caller is None:
         identity: list[Any] = []
         boundary = None
@@ -106,11 +107,12 @@ def check(call: S3Call, action: str, resource: str, bucket: BucketView | None,
         identity, boundary = [compile_policy(_ROOT_DOC, kind="identity", name="account root")], None
     else:
         identity, boundary = identity_policies(call.ctx, caller)
+        session = session_policies(call.ctx, caller)  # an AssumeRole Policy/PolicyArns limits S3 too
     resource_policy = compiled_bucket_policy(bucket) if bucket is not None else None
     request = Request(principal=principal, action=action, resource=resource,
                       context=condition_context(call, bucket, extra or {}))
     result = evaluate(request, identity=identity, resource_policy=resource_policy, boundary=boundary,
-                      resource_account=bucket.account_id if bucket is not None else None)
+                      session=session, resource_account=bucket.account_id if bucket is not None else None)
     if result.allowed:
         return result
     cross = bucket is not None and caller is not None and bucket.account_id != caller.account_id
