@@ -25,8 +25,8 @@ def register(app: typer.Typer) -> None:
         from rolebridge.bootstrap import open_services
         from rolebridge.platform.clusters import create_cluster
 
-        info = create_cluster(open_services(data_dir, database_url, fix_public_url=True), name, account, alg=alg, audience=audience,
-                              token_lifetime=token_lifetime)
+        services = open_services(data_dir, database_url, fix_public_url=True)
+        info = create_cluster(services, name, account, alg=alg, audience=audience, token_lifetime=token_lifetime)
         if json_out:
             print_json(info.to_dict())
         else:

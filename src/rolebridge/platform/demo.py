@@ -71,7 +71,8 @@ def run_demo(data_dir: Path | None = None, say: Callable[[str], None] = print) -
         deadline = time.monotonic() + 30
         while not server_json.exists():
             if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the server did not start: " + (server.stderr.read().decode() if server.stderr else ""))
+                detail = server.stderr.read().decode() if server.stderr else ""
+                raise SystemExit("the server did not start: " + detail)
             time.sleep(0.05)
         info = json.loads(server_json.read_text())
         say(f"== server {info['url']} (pid {info['pid']})")
