@@ -20,13 +20,17 @@ def register(app: typer.Typer) -> None:
                alg: Annotated[str, typer.Option(help="Signing algorithm: RS256 or ES256.")] = "RS256",
                audience: Annotated[str, typer.Option(help="Default token audience.")] = "sts.amazonaws.com",
                token_lifetime: Annotated[int, typer.Option(help="Job token lifetime, seconds.")] = 86400,
+               issuer_url: Annotated[str | None, typer.Option(
+                   "--issuer-url", help="Publish the issuer elsewhere (see `issuer publish`): tokens carry this iss.")]
+               = None,
                data_dir: DataDir = None, database_url: DatabaseUrl = None, json_out: Json = False) -> None:
         """Create a cluster: signing key, issuer, and its OIDC provider in the cluster's account."""
         from rolebridge.bootstrap import open_services
         from rolebridge.platform.clusters import create_cluster
 
         services = open_services(data_dir, database_url, fix_public_url=True)
-        info = create_cluster(services, name, account, alg=alg, audience=audience, token_lifetime=token_lifetime)
+        info = create_cluster(services, name, account, alg=alg, audience=audience, token_lifetime=token_lifetime,
+                              external_issuer_url=issuer_url)
         if json_out:
             print_json(info.to_dict())
         else:

@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "rolebridge.cli.server",
     "rolebridge.cli.accounts",
     "rolebridge.cli.clusters",
+    "rolebridge.cli.issuer",
     "rolebridge.cli.token",
     "rolebridge.cli.run",
     "rolebridge.cli.jobs",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -43,14 +44,21 @@ def issuer_url(services: Services, name: str) -> str:
     return services.public_url + LOCAL_ISSUER_PREFIX + name
 
 
+def hosted_here(services: Services, row: Cluster) -> bool:
+    return row.issuer_url == issuer_url(services, row.name)
+
+
 def _info(services: Services, row: Cluster) -> ClusterInfo:
-    return ClusterInfo(row.name, row.account_id, row.issuer_url, services.ca_thumbprint or "",
-                       row.audience, row.token_lifetime)
+    # an issuer published elsewhere (`issuer publish`) is pinned by its host's certificate, not our CA
+    thumbprint = (services.ca_thumbprint or "") if hosted_here(services, row) else ""
+    return ClusterInfo(row.name, row.account_id, row.issuer_url, thumbprint, row.audience, row.token_lifetime)
 
 
 def create_cluster(services: Services, name: str, account_id: str, *, alg: str = "RS256",
                    audience: str = DEFAULT_AUDIENCE, token_lifetime: int = 86400,
-                   now: float | None = None) -> ClusterInfo:
+                   now: float | None = None, external_issuer_url: str | None = None) -> ClusterInfo:
+    """``external_issuer_url``: the issuer is published elsewhere (``rolebridge issuer publish``), e.g. for
+    real AWS to trust; tokens carry that ``iss`` and verifiers fetch its keys from there."""
     if not NAME_RE.match(name):
         raise errors.ValidationError(
             f"Cluster name {name!r} must be a DNS label: lowercase letters, digits and '-', at most 63.")
@@ -62,8 +70,10 @@ def create_cluster(services: Services, name: str, account_id: str, *, alg: str =
     with services.store.read() as s:
         if s.get(Cluster, name) is not None:
             raise errors.EntityAlreadyExists(f"Cluster {name} already exists.")
+    url = external_issuer_url.rstrip("/") if external_issuer_url else issuer_url(services, name)
+    if not url.startswith("https://") or "?" in url or "#" in url:
+        raise errors.ValidationError(f"Issuer URL {url!r} must be an https:// URL without query or fragment.")
     ring = KeyRing.create(key_dir, alg=alg)
-    url = issuer_url(services, name)
     stored = url.removeprefix("https://")
     with services.store.tx() as s:
         if s.get(Cluster, name) is not None:
@@ -76,7 +86,8 @@ def create_cluster(services: Services, name: str, account_id: str, *, alg: str =
         exists = s.execute(select(OIDCProvider).where(OIDCProvider.arn == arn)).scalar_one_or_none()
         if exists is None:
             s.add(OIDCProvider(account_id=account_id, url=stored, arn=arn, client_ids=[audience],
-                               thumbprints=[services.ca_thumbprint] if services.ca_thumbprint else [],
+                               thumbprints=[services.ca_thumbprint]
+                               if services.ca_thumbprint and not external_issuer_url else [],
                                tags=[{"Key": "rolebridge:cluster", "Value": name}], created_at=now))
         info = _info(services, row)
     services.invalidate()
@@ -129,3 +140,12 @@ def published_jwks(ring: KeyRing, now: float) -> dict[str, Any]:
     """The JWKS as stored for every server: public keys plus, beside them, until when each is kept."""
     retain = {e["kid"]: e["retain_until"] for e in ring.manifest_entries() if e.get("retain_until")}
     return {**ring.jwks(now=now), "retain_until": retain}
+
+
+def publish_issuer(services: Services, cluster: str, directory: Path, *, now: float | None = None) -> list[Path]:
+    """Write the cluster's discovery document and JWKS as static files for hosting at its issuer URL."""
+    from rolebridge.tokens.publish import publish_static
+
+    info = get_cluster(services, cluster)
+    ring = KeyRing.load(services.store.paths.cluster_key_dir(cluster))
+    return publish_static(ring, info.oidc_url, directory, now=time.time() if now is None else now)
