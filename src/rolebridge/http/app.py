@@ -5,6 +5,7 @@ Routing only; every route hands off to a module that holds one concept.
 
 from __future__ import annotations
 
+import uuid
 from functools import partial
 
 from starlette.applications import Starlette
@@ -14,7 +15,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 # importing the handler modules registers their operations
+from rolebridge import errors
 from rolebridge.http import oidc
+from rolebridge.http.errors import error_response
 from rolebridge.http.platform_api import create_platform_api
 from rolebridge.http.query_api import handle_query
 from rolebridge.iam import account_summary as _account_summary  # noqa: F401
@@ -46,6 +49,12 @@ def create_app(services: Services) -> Starlette:
         Mount("/api", app=create_platform_api(services)),
     ]
     # S3 shares the origin: S3 requests (path- or virtual-host-style) are answered by the middleware
-    app = Starlette(routes=routes, middleware=[Middleware(S3Middleware, services=services)])
+    app = Starlette(routes=routes, middleware=[Middleware(S3Middleware, services=services)],
+                    exception_handlers={405: _method_not_allowed})
     app.state.services = services
     return app
+
+
+async def _method_not_allowed(_request: Request, _exc: Exception) -> Response:
+    """PUT/DELETE/... on a Query or issuer route: an AWS error document, not Starlette's plain text."""
+    return error_response("sts", errors.MethodNotAllowed(), str(uuid.uuid4()))
