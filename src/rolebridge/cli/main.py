@@ -55,6 +55,19 @@ def _register_all() -> None:
 _register_all()
 
 
+def _environment_error(exc: BaseException) -> str | None:
+    """A one-line message for failures of the user's environment (database URL, data dir, files),
+    which are not bugs and deserve no traceback; None for anything else."""
+    if type(exc).__module__.startswith("sqlalchemy."):
+        orig = getattr(exc, "orig", None)
+        detail = str(orig if orig is not None else exc).strip().splitlines()
+        return f"database: {detail[0] if detail else type(exc).__name__} (check --database-url / --data-dir)"
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        return f"{exc.strerror or exc}{where}"
+    return None
+
+
 def main() -> None:
     try:
         app()
@@ -62,4 +75,10 @@ def main() -> None:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         if exc.explanation:
             print(f"  why: {exc.explanation}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as exc:
+        message = _environment_error(exc)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(1)
