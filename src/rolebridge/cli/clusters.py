@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from rolebridge.cli.options import DatabaseUrl, DataDir, Json, console, print_json
 
@@ -47,10 +46,12 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json([c.to_dict() for c in clusters])
             return
-        table = Table("name", "account", "oidc url", "thumbprint")
-        for c in clusters:
-            table.add_row(c.name, c.account_id, c.oidc_url, c.thumbprint)
-        console.print(table)
+        # plain columns, never truncated: the URL and thumbprint are copied into other accounts' setup
+        rows = [("NAME", "ACCOUNT", "OIDC URL", "THUMBPRINT")]
+        rows += [(c.name, c.account_id, c.oidc_url, c.thumbprint) for c in clusters]
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        for r in rows:
+            typer.echo("  ".join([*(v.ljust(w) for v, w in zip(r[:3], widths, strict=True)), r[3]]))
 
     @cluster.command("rotate-keys")
     def rotate(name: str, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
