@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
@@ -158,6 +160,13 @@ def create_platform_api(services: Services) -> FastAPI:
             status = 500
         return JSONResponse({"code": exc.code, "message": exc.message}, status_code=status)
 
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's 422 shape, but a body that is not UTF-8 is echoed with replacement characters
+        (the stock handler decodes the raw bytes strictly and answers 500)."""
+        safe = jsonable_encoder(exc.errors(), custom_encoder={bytes: lambda b: b.decode("utf-8", "replace")})
+        return JSONResponse({"detail": safe}, status_code=422)
 
     @api.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
