@@ -99,7 +99,7 @@ def start_server(data_dir: Path, home: Path, *extra: str, env: dict[str, str] | 
     home.mkdir(parents=True, exist_ok=True)
     server_json = data_dir / "server.json"
     server_json.unlink(missing_ok=True)
-    log = open(data_dir / "server.log", "ab")  # noqa: SIM115 - closed with the process
+    log = open(data_dir / "server.log", "ab")
     process = subprocess.Popen([ROLEBRIDGE, "server", "--data-dir", str(data_dir), "--port", "0", *extra],
                                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     deadline = time.monotonic() + timeout
