@@ -76,6 +76,10 @@ class InvalidAction(_Sender):
     code = "InvalidAction"
 
 
+class IncompleteRequest(_Sender):
+    code = "IncompleteRequest"
+
+
 class MalformedQueryString(_Sender):
     code = "MalformedQueryString"
 

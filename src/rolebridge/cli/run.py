@@ -61,6 +61,8 @@ def register(app: typer.Typer) -> None:
         from rolebridge.platform.roles import check_environment, check_project
         from rolebridge.platform.runs import RunRequest
 
+        if aws_role is not None and not aws_role.strip():
+            raise errors.ValidationError("--aws-role is empty: give a role name, a role ARN, or leave it out.")
         services = open_services(data_dir, database_url)
         check_project(project)
         check_environment(environment)

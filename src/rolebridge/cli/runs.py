@@ -59,8 +59,17 @@ def _clients(services: Any, account: str | None) -> list[Any] | None:
         return None
     if account is None and env_keys():
         return [client_for_account(services, None, server)]
-    accounts = [account] if account else cluster_accounts(services)
-    return [client_for_account(services, a, server) for a in accounts]
+    if account:
+        return [client_for_account(services, account, server)]
+    from rolebridge import errors
+
+    clients = []
+    for a in cluster_accounts(services):
+        try:  # an account made only by `cluster create` has no admin key, and so no runs to show
+            clients.append(client_for_account(services, a, server))
+        except errors.AWSError:
+            continue
+    return clients
 
 
 def _run_account(services: Any, run_id: str) -> str:

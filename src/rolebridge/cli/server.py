@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import ssl
+import sys
 from typing import Annotated
 
 import typer
@@ -59,6 +61,11 @@ def serve(data_dir: str | None, database_url: str | None, host: str, port: int, 
     server = uvicorn.Server(config)
     sock.listen(2048)
     _write_server_json(services, port)
+    # uvicorn re-raises the stop signal after its graceful shutdown; with the default handler that would
+    # kill the process before `finally` removes server.json, so the original handler exits cleanly instead
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"rolebridge server on https://{host}:{port} (public URL {services.public_url}, data {paths.data_dir})",
+          file=sys.stderr, flush=True)
     try:
         if workers > 1:
             import inspect
@@ -87,7 +94,7 @@ def register(app: typer.Typer) -> None:
         data_dir: DataDir = None,
         database_url: DatabaseUrl = None,
         host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-        port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = DEFAULT_PORT,
+        port: Annotated[int, typer.Option(help="Port (0 picks a free one).", min=0, max=65535)] = DEFAULT_PORT,
         public_url: Annotated[str | None, typer.Option(help="Public URL; fixed by the first start.")] = None,
         workers: Annotated[int, typer.Option(help="Worker processes sharing the port.")] = 1,
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",

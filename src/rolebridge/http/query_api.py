@@ -11,7 +11,7 @@ import logging
 import uuid
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from rolebridge import errors
@@ -35,11 +35,14 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise errors.ValidationError("Request body is too large.")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise errors.ValidationError("Request body is too large.")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise errors.ValidationError("Request body is too large.")
+            chunks.append(chunk)
+    except ClientDisconnect as exc:  # the client went away mid-body: nothing to answer, nothing to log
+        raise errors.IncompleteRequest("The client closed the connection before the request body was read.") from exc
     return b"".join(chunks)
 
 

@@ -36,7 +36,12 @@ def normalize_url(url: str) -> str:
     if not url.startswith("https://"):
         raise errors.ValidationError("Invalid Open ID Connect Provider URL")
     parts = urlsplit(url)
-    if not parts.hostname or parts.query or parts.fragment or "@" in parts.netloc:
+    try:
+        port = parts.port  # raises for a port out of range or not a number
+    except ValueError:
+        port = -1
+    if (not parts.hostname or parts.query or parts.fragment or "@" in parts.netloc or port == 0 or port == -1
+            or any(c.isspace() for c in url)):
         raise errors.ValidationError("Invalid Open ID Connect Provider URL")
     return url[len("https://") :]
 

@@ -117,7 +117,8 @@ def mint_token(services: Services, cluster: str, *, namespace: str, service_acco
     assert ring is not None
     return mint_service_account_token(
         ring, issuer_url=info.oidc_url, namespace=namespace, service_account=service_account,
-        audiences=[audience or info.audience], expires_in=expires_in or info.token_lifetime,
+        audiences=[info.audience if audience is None else audience],
+        expires_in=info.token_lifetime if expires_in is None else expires_in,
         now=time.time() if now is None else now)
 
 

@@ -140,6 +140,10 @@ class S3Middleware:
             if isinstance(exc, errors.AWSError):
                 await self._record(ctx, operation, params, error=exc)
             response = self.error(exc, request.method, address, request_id)
+            has_body = headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
+            if has_body and not getattr(request, "_stream_consumed", False):
+                # refused before the body was read: close, so the unread bytes cannot be taken for the next request
+                response.headers["connection"] = "close"
         response.headers["x-amz-request-id"] = request_id
         response.headers["x-amz-id-2"] = request_id
         return response

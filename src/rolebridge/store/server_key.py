@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -26,7 +27,13 @@ class SealError(Exception):
     """A sealed value that does not open: tampered, truncated, or sealed with an unknown key."""
 
 
+_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+
+
 def _b64d(text: str) -> bytes:
+    """Strict unpadded base64url: one encoding per value, so a sealed token cannot be re-spelled."""
+    if not _B64URL.match(text) or len(text) % 4 == 1:
+        raise ValueError("not unpadded base64url")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 

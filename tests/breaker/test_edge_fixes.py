@@ -1,0 +1,69 @@
+"""Regression tests for edge findings: strict session-token encoding, provider URL ports, explicit zero values,
+server.json removed on a clean stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from rolebridge import errors
+from rolebridge.store.server_key import SealError, ServerKey
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from conftest import rb, start_server
+
+
+def test_sealed_values_have_one_spelling(tmp_path: Path) -> None:
+    key = ServerKey.load(tmp_path)
+    sealed = key.seal(b"secret", purpose=b"p")
+    assert key.open(sealed, purpose=b"p") == b"secret"
+    for respelled in (sealed + "==", sealed + "\n", sealed[:10] + "+" + sealed[11:], " " + sealed):
+        with pytest.raises(SealError):
+            key.open(respelled, purpose=b"p")
+
+
+@pytest.mark.parametrize("url", ["https://e.example:99999/x", "https://e.example:0/x", "https://e.example:abc/x",
+                                 "https://e .example/x"])
+def test_provider_url_with_a_bad_port_is_refused(server, url: str) -> None:
+    iam = server.client("iam", "964000000001")
+    with pytest.raises(ClientError) as info:
+        iam.create_open_id_connect_provider(Url=url, ClientIDList=["x"], ThumbprintList=["a" * 40])
+    assert info.value.response["Error"]["Code"] == "ValidationError"
+
+
+def test_explicit_zero_lifetime_and_empty_audience_are_refused_not_defaulted(server) -> None:
+    server.cluster("edge", "964000000002")
+    zero = rb("token", "--cluster", "edge", "--namespace", "dev", "--service-account", "sa", "--expires-in", "0",
+              data_dir=server.data_dir, check=False)
+    assert zero.returncode != 0 and "expires_in" in zero.stderr
+    empty = rb("token", "--cluster", "edge", "--namespace", "dev", "--service-account", "sa", "--audience", "",
+               data_dir=server.data_dir, check=False)
+    assert empty.returncode != 0 and "audience" in empty.stderr
+    run = rb("run", "--cluster", "edge", "--project", "p", "--environment", "dev", "--aws-role", "", "--", "true",
+             data_dir=server.data_dir, check=False)
+    assert run.returncode != 0 and "--aws-role is empty" in run.stderr
+
+
+def test_clean_stop_removes_server_json(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "data", tmp_path / "home")
+    assert (tmp_path / "data" / "server.json").exists()
+    os.kill(srv.process.pid, signal.SIGTERM)
+    srv.process.wait(timeout=15)
+    deadline = time.monotonic() + 5
+    while (tmp_path / "data" / "server.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not (tmp_path / "data" / "server.json").exists()
+    log = (tmp_path / "data" / "server.log").read_text()
+    assert "rolebridge server on https://" in log
+    assert json.dumps({}) == "{}"
+
+
+def test_incomplete_request_error_is_a_sender_error() -> None:
+    assert errors.IncompleteRequest("x").status == 400
