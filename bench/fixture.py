@@ -128,7 +128,10 @@ def _bulk(data_dir: Path, trust_text: str, n_roles: int = 10_000, n_providers: i
 
     made_providers = 1
     accounts = [DATA_ACCOUNT] + [f"3000000000{i:02d}" for i in range(n_providers // 100)]
+    from rolebridge.iam.accounts import ensure_account
+
     for account in accounts:
+        ensure_account(services.store, account)
         for i in range(100 if account != DATA_ACCOUNT else 99):
             if made_providers >= n_providers:
                 break

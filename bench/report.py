@@ -158,7 +158,7 @@ def scale_table(results: dict[str, Any]) -> list[str]:
 
 
 def commands(results: dict[str, Any]) -> list[str]:
-    lines = ["```bash", "make bench            # = .venv/bin/python bench/run.py (full: ~15 min)",
+    lines = ["```bash", "make bench            # = .venv/bin/python bench/run.py (full: ~16 min; --skip-scale saves ~2.5)",
              ".venv/bin/python bench/run.py --quick   # one round of 2 s runs (~4 min)", ""]
     servers = results["servers"]
     seen = set()

@@ -384,6 +384,28 @@ def failures(results: dict[str, Any]) -> list[str]:
     return bad
 
 
+def rerun_scale(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    results = json.loads((out / "results.json").read_text())
+    fixture = fx.Fixture(**json.loads((out / "fixture.json").read_text()))
+    shutil.rmtree(out / "data-scale", ignore_errors=True)
+    ctx = Context(args, out, fixture, ensure_bench_venv())
+    results["errors"] = [e for e in results.get("errors", []) if not e.startswith("scale:")]
+    try:
+        results["scale"] = scale(ctx, args, args.port_base)
+    except Exception as exc:
+        results["errors"].append(f"scale: {exc}")
+    results["failures"] = failures(results) + results["errors"]
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    if args.docs:
+        Path(args.docs).write_text(report.markdown(results))
+        Path(args.docs).with_suffix(".json").write_text(json.dumps(
+            {k: v for k, v in results.items() if k != "rounds_raw"}, indent=1, default=str))
+    for line in results["failures"]:
+        log("FAILED: " + line)
+    return 1 if results["failures"] else 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description="rolebridge vs moto vs the uvicorn floor (see docs/benchmarks.md)")
     ap.add_argument("--quick", action="store_true", help="1 round of 2 s runs, small scale figure (~3 min)")
@@ -396,10 +418,14 @@ def main() -> int:
     ap.add_argument("--out", default=str(HERE / "out"))
     ap.add_argument("--docs", default=str(ROOT / "docs" / "benchmarks.md"),
                     help="where the report goes ('' to skip)")
+    ap.add_argument("--scale-only", action="store_true",
+                    help="re-run only the scale figure into an existing results.json (after a failed scale part)")
     args = ap.parse_args()
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.duration = args.duration or (2.0 if args.quick else 5.0)
     started = time.time()
+    if args.scale_only:
+        return rerun_scale(args)
 
     ensure_wrk()
     bench_bin = ensure_bench_venv()
