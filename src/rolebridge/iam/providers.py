@@ -6,6 +6,7 @@ AWS-validated snapshots), not moto's drifted copies.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -138,54 +139,58 @@ def delete_provider(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-@operation("iam", "AddClientIDToOpenIDConnectProvider", resource=_arn_param)
-def add_client_id(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+def _update(ctx: CallContext, p: dict[str, Any], change: Callable[[OIDCProvider], None], *,
+            affects_trust: bool = True) -> dict[str, Any]:
+    """Apply ``change`` to the caller's provider named in ``p`` in one transaction (404 when absent)."""
     arn = p["OpenIDConnectProviderArn"]
     with ctx.store.tx() as s:
-        row = _get_or_404(s, _account(ctx), arn, message=f"OpenIDConnect Provider not found for arn {arn}")
-        if p["ClientID"] not in row.client_ids:
-            row.client_ids = _check_client_ids([*row.client_ids, p["ClientID"]])
-    ctx.services.invalidate()
+        change(_get_or_404(s, _account(ctx), arn, message=f"OpenIDConnect Provider not found for arn {arn}"))
+    if affects_trust:  # client IDs and thumbprints are read on the STS path; tags are not
+        ctx.services.invalidate()
     return {}
+
+
+@operation("iam", "AddClientIDToOpenIDConnectProvider", resource=_arn_param)
+def add_client_id(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    def change(row: OIDCProvider) -> None:
+        if p["ClientID"] not in row.client_ids:  # documented idempotent
+            row.client_ids = _check_client_ids([*row.client_ids, p["ClientID"]])
+
+    return _update(ctx, p, change)
 
 
 @operation("iam", "RemoveClientIDFromOpenIDConnectProvider", resource=_arn_param)
 def remove_client_id(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    arn = p["OpenIDConnectProviderArn"]
-    with ctx.store.tx() as s:
-        row = _get_or_404(s, _account(ctx), arn, message=f"OpenIDConnect Provider not found for arn {arn}")
+    def change(row: OIDCProvider) -> None:
         row.client_ids = [c for c in row.client_ids if c != p["ClientID"]]
-    ctx.services.invalidate()
-    return {}
+
+    return _update(ctx, p, change)
 
 
 @operation("iam", "UpdateOpenIDConnectProviderThumbprint", resource=_arn_param)
 def update_thumbprints(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    arn = p["OpenIDConnectProviderArn"]
     thumbprints = _check_thumbprints(list(p.get("ThumbprintList") or []))
-    with ctx.store.tx() as s:
-        row = _get_or_404(s, _account(ctx), arn, message=f"OpenIDConnect Provider not found for arn {arn}")
+
+    def change(row: OIDCProvider) -> None:
         row.thumbprints = thumbprints
-    ctx.services.invalidate()
-    return {}
+
+    return _update(ctx, p, change)
 
 
 @operation("iam", "TagOpenIDConnectProvider", resource=_arn_param)
 def tag_provider(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    arn = p["OpenIDConnectProviderArn"]
-    with ctx.store.tx() as s:
-        row = _get_or_404(s, _account(ctx), arn, message=f"OpenIDConnect Provider not found for arn {arn}")
+    def change(row: OIDCProvider) -> None:
         row.tags = tagging.merge_tags(row.tags, p.get("Tags") or [])
-    return {}
+
+    return _update(ctx, p, change, affects_trust=False)
 
 
 @operation("iam", "UntagOpenIDConnectProvider", resource=_arn_param)
 def untag_provider(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    arn = p["OpenIDConnectProviderArn"]
-    with ctx.store.tx() as s:
-        row = _get_or_404(s, _account(ctx), arn, message=f"OpenIDConnect Provider not found for arn {arn}")
+    def change(row: OIDCProvider) -> None:
         row.tags = tagging.remove_tags(row.tags, p.get("TagKeys") or [])
-    return {}
+
+    return _update(ctx, p, change, affects_trust=False)
 
 
 @operation("iam", "ListOpenIDConnectProviderTags", resource=_arn_param)
