@@ -61,7 +61,13 @@ def without_audit(services: Any) -> None:
         done.set_result(None)
         return done
 
+    def record_async(*_a: Any, **_k: Any) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
     services.record = record
+    services.record_async = record_async
 
 
 def measure(data_dir: str, fixture: dict[str, Any], seconds: float, rounds: int, profile: bool,

@@ -78,25 +78,45 @@ class Services:
         Returns a ``concurrent.futures.Future`` that completes when the event is committed; the
         HTTP layer awaits it before answering, so no acknowledged call is missing from the trail.
         """
-        from rolebridge.audit.events import build_event
+        return self.audit_writer().submit(self._call_record(ctx, service, action, params, result, error,
+                                                            request, request_id))
 
-        headers: dict[str, str] = {}
-        query: dict[str, str] = {}
+    def record_async(self, ctx: Any, service: str, action: str, params: Any, *, result: Any = None,
+                     error: Any = None, request: Any = None, request_id: str | None = None) -> Any:
+        """``record`` for a coroutine: returns an awaitable that completes once the event is committed.
+
+        Cheaper on the event loop than awaiting ``record``'s thread future: the records of one loop
+        iteration go to the writer together and come back with one wake-up per commit.
+        """
+        return self.audit_writer().submit_async(self._call_record(ctx, service, action, params, result, error,
+                                                                  request, request_id))
+
+    def _call_record(self, ctx: Any, service: str, action: str, params: Any, result: Any, error: Any,
+                     request: Any, request_id: str | None) -> Any:
+        """The raw inputs of the event; the writer thread shapes them (``audit.events.CallRecord``)."""
+        from rolebridge.audit.events import CallRecord
+
+        headers: dict[str, str] | None = None
+        query: dict[str, str] | None = None
         source_ip, user_agent = "", ""
         if request is not None:
-            headers = {k.lower(): v for k, v in request.headers.items()}
-            query = dict(request.query_params)
+            # the event reads only the SigV4 credential scope (account key, region) from these
+            request_headers = request.headers
+            authorization = request_headers.get("authorization")
+            headers = {"authorization": authorization} if authorization is not None else None
+            if request.scope.get("query_string"):
+                credential = request.query_params.get("X-Amz-Credential")
+                query = {"X-Amz-Credential": credential} if credential is not None else None
             source_ip = request.client.host if request.client else ""
-            user_agent = headers.get("user-agent", "")
+            user_agent = request_headers.get("user-agent", "")
         if ctx is not None:
             source_ip, user_agent = ctx.source_ip, ctx.user_agent
-        event = build_event(
+        return CallRecord(
             service=service, action=action, now=ctx.now if ctx is not None else self.clock(),
             request_id=request_id or (ctx.request_id if ctx is not None else ""),
             caller=ctx.caller if ctx is not None else None, params=params, result=result, error=error,
             source_ip=source_ip, user_agent=user_agent, headers=headers, query=query,
-            audit_hints=ctx.audit if ctx is not None else None)
-        return self.audit_writer().submit(event)
+            audit_hints=dict(ctx.audit) if ctx is not None and ctx.audit else None)
 
     def audit_writer(self) -> Any:
         """This process's writer (made after a fork, never shared across one)."""

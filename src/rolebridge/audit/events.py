@@ -18,6 +18,7 @@ import json
 import re
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from rolebridge import errors
@@ -47,17 +48,35 @@ def _camel(name: str) -> str:
     return name[:1].lower() + name[1:] if name else name
 
 
+# key -> (camelCase key, hidden?): the same few member names recur in every event, so each is
+# normalised once. Bounded because flattened names ("Tags.member.7.Key") come from the caller.
+_KEYS: dict[str, tuple[str, bool]] = {}
+_KEYS_MAX = 4096
+
+
+def _key(key: str) -> tuple[str, bool]:
+    known = _KEYS.get(key)
+    if known is None:
+        # flattened query members ("Tags.member.1.Key") are checked segment by segment
+        hidden = is_secret_member(key) or any(is_secret_member(seg) for seg in key.split("."))
+        known = (_camel(key), hidden)
+        if len(_KEYS) < _KEYS_MAX:
+            _KEYS[key] = known
+    return known
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def redact(value: Any) -> Any:
     """A JSON-ready copy of ``value`` with secret members hidden and keys in CloudTrail's camelCase."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():
-            key = str(key)
-            # flattened query members ("Tags.member.1.Key") are checked segment by segment
-            if is_secret_member(key) or any(is_secret_member(seg) for seg in key.split(".")):
-                out[_camel(key)] = HIDDEN
-            else:
-                out[_camel(key)] = redact(item)
+            camel, hidden = _key(str(key))
+            out[camel] = HIDDEN if hidden else redact(item)
         return out
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
@@ -70,8 +89,19 @@ def redact(value: Any) -> Any:
     return str(value)
 
 
+_LAST_ISO: tuple[int, str] = (-1, "")
+
+
 def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(int(ts), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``2023-11-14T22:13:20Z`` (whole seconds, UTC); the last second's text is reused."""
+    global _LAST_ISO
+    second = int(ts)
+    last = _LAST_ISO
+    if last[0] == second:
+        return last[1]
+    text = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _LAST_ISO = (second, text)
+    return text
 
 
 def _kind(arn: str) -> str:
@@ -223,3 +253,34 @@ def build_event(*, service: str, action: str, now: float, request_id: str,
         event["errorCode"] = aws_error.code
         event["errorMessage"] = aws_error.message
     return event
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """The raw inputs of one call's event, captured on the request path and shaped later.
+
+    Building the CloudTrail dict and its JSON is the expensive part of auditing a call; the
+    writer thread does it (``AuditWriter.submit_call``) just before the insert, so the request
+    path only captures references. Nothing here may be mutated after capture: the handler's
+    ``params``/``result`` are finished by then, and ``Caller`` is frozen.
+    """
+
+    service: str
+    action: str
+    now: float
+    request_id: str
+    caller: Caller | None
+    params: Mapping[str, Any] | None
+    result: Any = None
+    error: BaseException | None = None
+    source_ip: str = ""
+    user_agent: str = ""
+    headers: Mapping[str, str] | None = None  # only what the event reads (authorization)
+    query: Mapping[str, str] | None = None  # only what the event reads (X-Amz-Credential)
+    audit_hints: Mapping[str, Any] | None = None
+
+    def event(self) -> dict[str, Any]:
+        return build_event(service=self.service, action=self.action, now=self.now, request_id=self.request_id,
+                           caller=self.caller, params=self.params, result=self.result, error=self.error,
+                           source_ip=self.source_ip, user_agent=self.user_agent, headers=self.headers,
+                           query=self.query, audit_hints=self.audit_hints)

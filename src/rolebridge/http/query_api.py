@@ -5,7 +5,6 @@ No business logic: handlers live in ``iam/`` and ``sts/`` and are found in ``iam
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import uuid
@@ -100,8 +99,8 @@ async def handle_query(request: Request, services: Services) -> Response:
                              params=params if params is not None else flat, request=request,
                              request_id=request_id)
     try:  # the answer waits for its audit event to be committed (group commit, see audit/writer.py)
-        await asyncio.wrap_future(services.record(ctx, service, action, params, result=result,
-                                                  request=request, request_id=request_id))
+        await services.record_async(ctx, service, action, params, result=result, request=request,
+                                    request_id=request_id)
     except Exception as exc:
         log.error("audit write failed for request %s", request_id, exc_info=exc)
         return error_response(service, errors.ServiceFailure("The audit trail is unavailable."), request_id)
@@ -112,8 +111,8 @@ async def _refuse(services: Services, exc: Exception, *, ctx: CallContext | None
                   params: Any, request: Request, request_id: str) -> Response:
     """Record a refused or failed call, then answer with its error (or a failure if it cannot be recorded)."""
     try:
-        await asyncio.wrap_future(services.record(ctx, service, action, params, error=exc, request=request,
-                                                  request_id=request_id))
+        await services.record_async(ctx, service, action, params, error=exc, request=request,
+                                    request_id=request_id)
     except Exception as audit_exc:
         log.error("audit write failed for request %s", request_id, exc_info=audit_exc)
         exc = errors.ServiceFailure("The audit trail is unavailable.")

@@ -1,12 +1,15 @@
-"""SigV4 request authentication, server side, with botocore's signer doing the cryptography.
+"""SigV4 request authentication, server side.
 
 botocore signs requests (``SigV4Auth``/``SigV4QueryAuth``) but never verifies one, and its
 signer reads the headers to sign from the request it is given. The server must instead sign
 exactly the headers the client *says* it signed, over the bytes it received. So this module
 does the parsing and AWS's checks by hand (the ``Authorization`` header or the presigned
-``X-Amz-*`` query parameters, scope, time, payload hash) and hands the canonical-request,
-string-to-sign and key-derivation steps to botocore's ``SigV4Auth`` helpers, then compares
-signatures in constant time.
+``X-Amz-*`` query parameters, scope, time, payload hash), builds the canonical request and the
+string to sign the way botocore's ``SigV4Auth`` does (same normalisation of path, query and
+header values; tests sign with botocore and verify here), derives the key with
+``hmac.digest`` and compares signatures in constant time. Doing it directly rather than through
+a ``SigV4Auth`` object and an ``AWSRequest`` per call, and reading ``X-Amz-Date`` by slicing
+rather than ``strptime``, took SigV4 from a third of a signed GetCallerIdentity to a few percent.
 
 Two steps, because the secret key is looked up in between: ``parse_sigv4`` (no secrets; its
 result is *unverified*), then ``verify_sigv4`` (raises, returns nothing). ``check_scope`` is
@@ -25,18 +28,18 @@ AWS's texts (observed in SDK issue threads, 2014-2023):
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import email.utils
 import hashlib
 import hmac
 import re
 import urllib.parse
+from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest, HTTPHeaders
-from botocore.credentials import Credentials
+from botocore.utils import normalize_url_path
 
 from rolebridge import errors
 
@@ -96,11 +99,19 @@ def _parse_credential(credential: str) -> tuple[str, str, str, str]:
     return key, date, region, service
 
 
+def _epoch(value: str) -> float:
+    """``YYYYMMDDTHHMMSSZ`` -> epoch seconds; ``ValueError`` unless it is that form and a real time."""
+    if len(value) != 16 or not _AMZ_DATE_RE.fullmatch(value):
+        raise ValueError(value)
+    # datetime() checks the ranges strptime would (month 13, second 60, 30 February are refused)
+    stamp = dt.datetime(int(value[0:4]), int(value[4:6]), int(value[6:8]),
+                        int(value[9:11]), int(value[11:13]), int(value[13:15]))
+    return float(calendar.timegm(stamp.timetuple()))
+
+
 def _check_amz_date(value: str) -> str:
     try:
-        if not _AMZ_DATE_RE.fullmatch(value):
-            raise ValueError(value)
-        dt.datetime.strptime(value, _AMZ_DATE)
+        _epoch(value)
     except ValueError as exc:
         raise errors.IncompleteSignature(
             f"Date must be in ISO-8601 'basic format'. Got '{value}'. See http://en.wikipedia.org/wiki/ISO_8601"
@@ -238,7 +249,7 @@ def _fmt(epoch: float) -> str:
 
 
 def _check_time(creds: SigV4Credentials, now: float) -> None:
-    signed_at = dt.datetime.strptime(creds.amz_date, _AMZ_DATE).replace(tzinfo=dt.UTC).timestamp()
+    signed_at = _epoch(creds.amz_date)
     if signed_at > now + MAX_SKEW_SECONDS:
         raise errors.RequestTimeTooSkewed(
             f"Signature not yet current: {creds.amz_date} is still later than "
@@ -307,22 +318,60 @@ def verify_sigv4(
     if claimed is not None and claimed != payload_hash:
         raise errors.SignatureDoesNotMatch()
 
-    signer = SigV4Auth(Credentials(creds.access_key_id, secret_access_key), creds.service, creds.region)
-    to_sign = HTTPHeaders()
-    for name in creds.signed_headers:
-        to_sign[name] = lowered.get(name, "")
     canonical_request = "\n".join(
         [
             method.upper(),
-            signer._normalize_url_path(path or "/"),
-            signer._canonical_query_string_params(_query_pairs(query_string, creds.presigned)),
-            signer.canonical_headers(to_sign) + "\n",
+            _canonical_path(path),
+            _canonical_query(_query_pairs(query_string, creds.presigned)) if query_string else "",
+            _canonical_headers(creds.signed_headers, lowered) + "\n",
             ";".join(creds.signed_headers),
             payload_hash,
         ]
     )
-    request = AWSRequest(method=method)
-    request.context["timestamp"] = creds.amz_date
-    expected = signer.signature(signer.string_to_sign(request, canonical_request), request)
+    string_to_sign = "\n".join([ALGORITHM, creds.amz_date, _scope(creds),
+                                hashlib.sha256(canonical_request.encode("utf-8")).hexdigest()])
+    expected = hmac.digest(signing_key(secret_access_key, creds.amz_date[:8], creds.region, creds.service),
+                           string_to_sign.encode("utf-8"), "sha256").hex()
     if not hmac.compare_digest(expected.encode(), creds.signature.encode()):
         raise errors.SignatureDoesNotMatch()
+
+
+def _scope(creds: SigV4Credentials) -> str:
+    # the signing date is X-Amz-Date's day (checked equal to the credential's date before this)
+    return f"{creds.amz_date[:8]}/{creds.region}/{creds.service}/aws4_request"
+
+
+def signing_key(secret_access_key: str, date: str, region: str, service: str) -> bytes:
+    """SigV4's derived key: HMAC chain over date, region, service and ``aws4_request``."""
+    key = hmac.digest(f"AWS4{secret_access_key}".encode(), date.encode("utf-8"), "sha256")
+    key = hmac.digest(key, region.encode("utf-8"), "sha256")
+    key = hmac.digest(key, service.encode("utf-8"), "sha256")
+    return hmac.digest(key, b"aws4_request", "sha256")
+
+
+def _canonical_path(path: str) -> str:
+    """The URI line, as botocore's ``SigV4Auth._normalize_url_path`` (dot segments removed, quoted)."""
+    if not path or path == "/":
+        return "/"
+    return urllib.parse.quote(normalize_url_path(path), safe="/~")
+
+
+def _canonical_query(pairs: list[tuple[str, str]]) -> str:
+    """As botocore's ``_canonical_query_string_params``: encode, then sort by key and value."""
+    quote = urllib.parse.quote
+    encoded = sorted((quote(key, safe="-_.~"), quote(str(value), safe="-_.~")) for key, value in pairs)
+    return "&".join(f"{key}={value}" for key, value in encoded)
+
+
+def _canonical_headers(signed: tuple[str, ...], lowered: Mapping[str, str]) -> str:
+    """As botocore's ``canonical_headers``: sorted names, values trimmed and inner whitespace collapsed.
+
+    A name the client listed twice is signed with its value twice, comma-joined (what botocore's
+    header map gave for a repeated name); a listed header the request lacks is signed empty.
+    """
+    counts = Counter(signed)
+    lines = []
+    for name in sorted(counts):
+        value = " ".join(lowered.get(name, "").split())
+        lines.append(f"{name}:{','.join([value] * counts[name])}")
+    return "\n".join(lines)

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from rolebridge import errors
 from rolebridge.context import CallContext
 from rolebridge.s3 import bucket_policy, buckets, listing, multipart, objects, tagging, xml
-from rolebridge.s3.addressing import Address, is_s3_request, resolve, vhost_bases
+from rolebridge.s3.addressing import Address, _signed_for_s3, is_s3_request, resolve, vhost_bases, virtual_bucket
 from rolebridge.s3.auth import Authenticated, authenticate
 from rolebridge.s3.call import S3Call
 from rolebridge.s3.storage import BlobStore
@@ -97,6 +97,7 @@ class S3Middleware:
         self.services = services
         self.bases = vhost_bases(urllib.parse.urlsplit(services.public_url).hostname)
         self.blobs = BlobStore(services.store.paths.data_dir / "s3")
+        self._vhost_memo: dict[bytes, bool] = {}  # Host header -> names a bucket (POST / fast path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self._is_s3(scope):
@@ -106,10 +107,34 @@ class S3Middleware:
         await response(scope, receive, send)
 
     def _is_s3(self, scope: Scope) -> bool:
+        raw = scope.get("raw_path")
+        if scope.get("method") == "POST" and (raw == b"/" or (not raw and scope.get("path") == "/")):
+            return self._is_s3_post_root(scope)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         return is_s3_request(host=headers.get("host", ""), raw_path=_raw_path(scope),
                              authorization=headers.get("authorization", ""),
                              query_string=scope.get("query_string", b"").decode("latin-1"), bases=self.bases)
+
+    def _is_s3_post_root(self, scope: Scope) -> bool:
+        """``is_s3_request`` for ``POST /`` (every STS/IAM call): the same rule, on the hot path.
+
+        Only Host and Authorization are read (no header map is built), and whether a Host names a
+        bucket is remembered per Host value (a server sees a handful).
+        """
+        host, authorization = b"", b""
+        for name, value in scope.get("headers", []):
+            name = name.lower()
+            if name == b"host":
+                host = value
+            elif name == b"authorization":
+                authorization = value
+        bucket = self._vhost_memo.get(host)
+        if bucket is None:
+            bucket = virtual_bucket(host.decode("latin-1"), self.bases) is not None
+            if len(self._vhost_memo) < 1024:
+                self._vhost_memo[host] = bucket
+        return bucket or _signed_for_s3(authorization.decode("latin-1"),
+                                       scope.get("query_string", b"").decode("latin-1"))
 
     async def handle(self, request: Request) -> Response:
         services = self.services
