@@ -6,7 +6,9 @@ as a Conveyor installation does, so bare role names work there without further s
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ from rolebridge.iam.arns import provider_arn
 from rolebridge.services import LOCAL_ISSUER_PREFIX, Services
 from rolebridge.store.schema import Cluster, OIDCProvider
 from rolebridge.tokens.issuer import DEFAULT_AUDIENCE, MAX_EXPIRES_IN, mint_service_account_token
-from rolebridge.tokens.keys import KeyRing
+from rolebridge.tokens.keys import MANIFEST, KeyRing
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -107,14 +109,34 @@ def get_cluster(services: Services, name: str) -> ClusterInfo:
         return _info(services, row)
 
 
+_RINGS: dict[Path, tuple[tuple[int, int, int], KeyRing]] = {}
+_RINGS_LOCK = threading.Lock()
+
+
+def signing_ring(directory: Path) -> KeyRing:
+    """The cluster's key ring, loaded once per process and again whenever its manifest changes.
+
+    Loading parses and validates the private keys (~50 ms for RSA): once per run in a long-lived
+    server is what made minting the slowest step of `rolebridge run` (docs/run-latency.md). Every
+    change of the ring (rotation, from any process) rewrites the manifest, so its identity and
+    mtime are the cache key.
+    """
+    st = os.stat(directory / MANIFEST)
+    signature = (st.st_ino, st.st_mtime_ns, st.st_size)
+    with _RINGS_LOCK:
+        cached = _RINGS.get(directory)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+    ring = KeyRing.load(directory)
+    with _RINGS_LOCK:
+        _RINGS[directory] = (signature, ring)
+    return ring
+
+
 def mint_token(services: Services, cluster: str, *, namespace: str, service_account: str,
                audience: str | None = None, expires_in: int | None = None, now: float | None = None) -> str:
     info = get_cluster(services, cluster)
-    with services.store.read() as s:
-        row = s.get(Cluster, cluster)
-        assert row is not None
-        ring = KeyRing.load(services.store.paths.cluster_key_dir(cluster)) if row else None
-    assert ring is not None
+    ring = signing_ring(services.store.paths.cluster_key_dir(cluster))
     return mint_service_account_token(
         ring, issuer_url=info.oidc_url, namespace=namespace, service_account=service_account,
         audiences=[info.audience if audience is None else audience],

@@ -2,18 +2,26 @@
 
 If STS refuses, the job would only print a botocore traceback; instead we replay the assume
 in-process with a trace and tell the user what failed and how to fix it.
+
+The call goes over HTTPS to the server's STS endpoint (so it is audited like the job's own), with
+the standard library's ``http.client``: httpx costs ~0.2 s to import, and the warm server's control
+socket keeps one ``StsClient`` connection alive across runs (docs/run-latency.md).
 """
 
 from __future__ import annotations
 
+import http.client
+import ssl
+import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode, urlsplit
 
-import httpx
+if TYPE_CHECKING:
+    from rolebridge.services import Services
 
-from rolebridge.services import Services
-
-TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+TIMEOUT = 10.0
 
 
 @dataclass
@@ -37,15 +45,63 @@ def _text(root: ET.Element, tag: str) -> str | None:
     return None
 
 
+class StsClient:
+    """One HTTPS connection to the STS endpoint, reused across calls (reconnects when the server closed it)."""
+
+    def __init__(self, sts_url: str, ca_bundle: str) -> None:
+        parts = urlsplit(sts_url)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError(f"the STS endpoint must be an https:// URL, not {sts_url!r}")
+        self._host, self._port = parts.hostname, parts.port or 443
+        self._path = (parts.path.rstrip("/") or "") + "/"
+        self._context = ssl.create_default_context(cafile=ca_bundle)
+        self._conn: http.client.HTTPSConnection | None = None
+        self._lock = threading.Lock()
+
+    def _post(self, body: bytes) -> tuple[int, bytes]:
+        headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+        for attempt in (1, 2):
+            fresh = self._conn is None
+            if self._conn is None:
+                self._conn = http.client.HTTPSConnection(self._host, self._port, timeout=TIMEOUT,
+                                                         context=self._context)
+            try:
+                self._conn.request("POST", self._path, body, headers)
+                response = self._conn.getresponse()
+                data = response.read()
+            except (OSError, http.client.HTTPException):
+                self.close()
+                if fresh or attempt == 2:  # a kept-alive connection may have been closed by the server: retry once
+                    raise
+                continue
+            if response.will_close:
+                self.close()
+            return response.status, data
+        raise AssertionError("unreachable")
+
+    def assume(self, *, role_arn: str, session_name: str, token: str) -> AssumeOutcome:
+        body = urlencode({"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15", "RoleArn": role_arn,
+                          "RoleSessionName": session_name, "WebIdentityToken": token}).encode()
+        with self._lock:
+            status, data = self._post(body)
+        root = ET.fromstring(data)  # noqa: S314 - our own server's XML
+        if status == 200:
+            return AssumeOutcome(True, assumed_arn=_text(root, "Arn"))
+        return AssumeOutcome(False, error_code=_text(root, "Code"), error_message=_text(root, "Message"))
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
 def assume(sts_url: str, ca_bundle: str, *, role_arn: str, session_name: str, token: str) -> AssumeOutcome:
-    form = {"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15", "RoleArn": role_arn,
-            "RoleSessionName": session_name, "WebIdentityToken": token}
-    with httpx.Client(verify=ca_bundle, timeout=TIMEOUT) as client:
-        response = client.post(sts_url.rstrip("/") + "/", data=form)
-    root = ET.fromstring(response.content)  # noqa: S314 - our own server's XML
-    if response.status_code == 200:
-        return AssumeOutcome(True, assumed_arn=_text(root, "Arn"))
-    return AssumeOutcome(False, error_code=_text(root, "Code"), error_message=_text(root, "Message"))
+    """One AssumeRoleWithWebIdentity on a connection of its own."""
+    client = StsClient(sts_url, ca_bundle)
+    try:
+        return client.assume(role_arn=role_arn, session_name=session_name, token=token)
+    finally:
+        client.close()
 
 
 def fix_for(cause: str | None, *, role_arn: str, cluster_account: str, bare_role: bool) -> str:

@@ -18,13 +18,17 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rolebridge.clock import Clock, system_clock
-from rolebridge.tokens.projected import REFRESH_FRACTION, write_token_file
+
+# The kubelet's schedule (tokens.projected.REFRESH_FRACTION, asserted equal in the tests). Not imported:
+# the tokens package loads the issuer's cryptography, ~60 ms on `rolebridge run`'s path to the job.
+REFRESH_FRACTION = 0.8
 
 SCRUBBED = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
             "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
@@ -33,6 +37,26 @@ SCRUBBED = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "
 # Hidden test/bench seam: refresh the token file every N seconds whatever its lifetime.
 REFRESH_OVERRIDE_ENV = "ROLEBRIDGE_TOKEN_REFRESH_SECONDS"
 POLL_SECONDS = 1.0
+
+
+def write_token_file(path: Path, token: str) -> None:
+    """Replace ``path`` with ``token`` atomically; the file is 0600 from its first byte.
+
+    Like ``tokens.projected.write_token_file`` but without its fsync: the file only has to be whole
+    for readers (the rename guarantees that), never to survive a crash, and it is deleted after the run.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, token.encode("ascii"))
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @dataclass

@@ -21,15 +21,13 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from sqlalchemy import and_, func, select, update
 
@@ -38,7 +36,15 @@ from rolebridge.platform import preflight as pf
 from rolebridge.platform.clusters import get_cluster, mint_token
 from rolebridge.platform.projects import ensure_environment, ensure_project
 from rolebridge.platform.roles import new_service_account, resolve_role_arn, session_name
-from rolebridge.platform.runner import JobSpec, RunningJob, TokenFile, make_workdir, start_job
+from rolebridge.platform.runner import JobSpec
+from rolebridge.platform.supervise import (  # noqa: F401 - re-exported: the supervisor's public names
+    POLL,
+    Attempts,
+    LogSink,
+    Supervision,
+    run_attempts,
+    signals_cancel,
+)
 from rolebridge.services import Services
 from rolebridge.store.schema import Run, Setting
 
@@ -47,7 +53,6 @@ TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 LOG_NAME = "output.log"
 DEFAULT_LOG_MAX = 10 * 1024 * 1024
 DEFAULT_RUN_LIMIT = 8
-POLL = 0.1
 LIMIT_KEY = "run_limit:"
 
 
@@ -194,7 +199,7 @@ def set_run_limit(services: Services, cluster: str, limit: int) -> int:
     return limit
 
 
-def _try_acquire(services: Services, run_id: str, cluster: str, limit: int) -> bool:
+def _try_acquire(services: Services, run_id: str, cluster: str, limit: int, supervisor_pid: int | None = None) -> bool:
     """pending -> running in one statement, only while fewer than ``limit`` runs of the cluster run."""
     running = (select(func.count()).select_from(Run)
                .where(and_(Run.cluster == cluster, Run.status == "running")).scalar_subquery())
@@ -206,7 +211,7 @@ def _try_acquire(services: Services, run_id: str, cluster: str, limit: int) -> b
         result = s.execute(update(Run).where(Run.id == run_id, Run.status == "pending", Run.cancel_requested == 0,
                                              running < limit)
                            .values(status="running", started_at=services.clock(),
-                                   supervisor_pid=os.getpid(), supervisor_host=socket.gethostname()))
+                                   supervisor_pid=supervisor_pid or os.getpid(), supervisor_host=socket.gethostname()))
         return bool(result.rowcount)
 
 
@@ -288,46 +293,6 @@ def _cancel_requested(services: Services, run_id: str) -> bool:
 
 
 # -- logs -------------------------------------------------------------------------------------
-class LogSink:
-    """The run's log file, capped; ``tee`` streams also get every chunk (the user's terminal)."""
-
-    def __init__(self, path: Path, limit: int) -> None:
-        self._fh = open(path, "ab", buffering=0)
-        self._limit = limit
-        self._written = path.stat().st_size
-        self._truncated = False
-        self._lock = threading.Lock()
-
-    def write(self, data: bytes) -> None:
-        with self._lock:
-            room = self._limit - self._written
-            if room > 0:
-                chunk = data[:room]
-                self._fh.write(chunk)
-                self._written += len(chunk)
-            if len(data) > max(room, 0) and not self._truncated:
-                self._truncated = True
-                self._fh.write(f"\n[rolebridge: log truncated at {self._limit} bytes]\n".encode())
-
-    def note(self, text: str) -> None:
-        self.write(f"[rolebridge] {text}\n".encode())
-
-    def close(self) -> None:
-        self._fh.close()
-
-
-def _pump(stream: IO[bytes], sink: LogSink, tee: IO[bytes] | None) -> None:
-    for chunk in iter(lambda: stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536), b""):
-        sink.write(chunk)
-        if tee is not None:
-            try:
-                tee.write(chunk)
-                tee.flush()
-            except (OSError, ValueError):
-                tee = None
-    stream.close()
-
-
 def follow_log(services: Services, run_id: str, *, poll: float = 0.2) -> Iterator[bytes]:
     """Yield log chunks until the run has ended and the log is drained."""
     offset = 0
@@ -345,17 +310,20 @@ def follow_log(services: Services, run_id: str, *, poll: float = 0.2) -> Iterato
 
 
 # -- the supervisor -----------------------------------------------------------------------------
-@dataclass
-class Supervision:
-    """How ``execute`` talks to its caller: terminal echo, a local stop flag, and the server URL."""
+class LocalLedger:
+    """A supervisor's view of its run in this process's store (see ``supervise.Ledger``)."""
 
-    sts_url: str
-    ca_bundle: str
-    echo: bool = False
-    stop: threading.Event = field(default_factory=threading.Event)
-    stdin: int | None = subprocess.DEVNULL
-    on_refused: Callable[[dict[str, Any]], None] | None = None
-    token_lifetime: int | None = None
+    def __init__(self, services: Services, run_id: str, mint: Callable[[float], str]) -> None:
+        self.services, self.run_id, self.mint = services, run_id, mint
+
+    def started(self, pid: int, attempt: int) -> None:
+        _update(self.services, self.run_id, pid=pid, attempts=attempt)
+
+    def cancel_requested(self) -> bool:
+        return _cancel_requested(self.services, self.run_id)
+
+    def finish(self, status: str, exit_code: int | None, message: str | None) -> None:
+        _finish(self.services, self.run_id, status, exit_code, message)
 
 
 def _mint_for(services: Services, row: dict[str, Any], lifetime: int | None) -> Callable[[float], str]:
@@ -370,53 +338,82 @@ def _finish(services: Services, run_id: str, status: str, exit_code: int | None,
             pid=None)
 
 
-def _interruptible_sleep(services: Services, run_id: str, sup: Supervision, seconds: float) -> bool:
-    """Sleep; True if a cancel came in meanwhile."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if sup.stop.is_set() or _cancel_requested(services, run_id):
-            return True
-        time.sleep(min(POLL, max(0.0, deadline - time.monotonic())))
-    return sup.stop.is_set() or _cancel_requested(services, run_id)
+def acquire_slot(services: Services, run_id: str, cluster: str, stop: Callable[[], bool],
+                 supervisor_pid: int | None = None) -> bool:
+    """Wait for a slot under the cluster's limit; False (and the run ``cancelled``) if stopped meanwhile."""
+    limit = run_limit(services, cluster)
+    while not _try_acquire(services, run_id, cluster, limit, supervisor_pid):
+        if stop() or _cancel_requested(services, run_id):
+            _finish(services, run_id, "cancelled", None, "cancelled while waiting for a slot")
+            return False
+        reap_orphans(services)
+        time.sleep(POLL)
+    return True
+
+
+@dataclass
+class FirstAssume:
+    """The run's first token and the outcome of the preflight made with it (None: no preflight)."""
+
+    token: str
+    outcome: pf.AssumeOutcome | None
+
+
+def first_assume(services: Services, row: dict[str, Any], req: RunRequest, sup: Supervision,
+                 sink: LogSink, *, sts: pf.StsClient | None = None) -> FirstAssume:
+    """Mint the first token and, for a run with a role, make its first assume; record the outcome.
+
+    A refusal is explained, noted in the log and ends the run ``failed``: the job is never started.
+    """
+    first_token = _mint_for(services, row, sup.token_lifetime)(services.clock())
+    role_arn = row["role_arn"] or ""
+    if not (role_arn and req.preflight):
+        return FirstAssume(first_token, None)
+    sess = session_name(row["service_account"])
+    client = sts or pf.StsClient(sup.sts_url, sup.ca_bundle)
+    try:
+        outcome = client.assume(role_arn=role_arn, session_name=sess, token=first_token)
+    finally:
+        if sts is None:
+            client.close()
+    if not outcome.ok:
+        pf.explain_refusal(services, outcome, role_arn=role_arn, session_name=sess, token=first_token,
+                           cluster_account=row["account_id"], bare_role=not (req.aws_role or "").startswith("arn:"))
+        sink.note(f"refused: {outcome.error_code}: {outcome.error_message}")
+        if outcome.detail:
+            sink.note(f"cause: {outcome.detail}")
+        sink.note(f"fix: {outcome.fix}")
+        _update(services, row["id"], assume=outcome.to_dict(), status="failed", exit_code=None,
+                ended_at=services.clock(), message=f"{outcome.error_code}: {outcome.error_message}", pid=None)
+    else:
+        _update(services, row["id"], assume=outcome.to_dict())
+    return FirstAssume(first_token, outcome)
+
+
+def job_spec(row: dict[str, Any], req: RunRequest, sup: Supervision) -> JobSpec:
+    return JobSpec(command=row["command"], role_arn=row["role_arn"] or "",
+                   session_name=session_name(row["service_account"]), sts_url=sup.sts_url, ca_bundle=sup.ca_bundle,
+                   region=req.region, env=dict(req.env), cwd=req.cwd)
 
 
 def execute(services: Services, run_id: str, req: RunRequest, sup: Supervision) -> int:
     """Supervise one run to its end. Returns the job's exit status (128+N for a signal, 1 if refused)."""
     row = get_run(services, run_id)
     info = get_cluster(services, row["cluster"])
-    limit = run_limit(services, row["cluster"])
     sink = LogSink(run_dir(services, run_id) / LOG_NAME, log_max())
     try:
-        while not _try_acquire(services, run_id, row["cluster"], limit):
-            if sup.stop.is_set() or _cancel_requested(services, run_id):
-                _finish(services, run_id, "cancelled", None, "cancelled while waiting for a slot")
-                return 130
-            reap_orphans(services)
-            time.sleep(POLL)
-        mint = _mint_for(services, row, sup.token_lifetime)
-        first_token = mint(services.clock())
-        role_arn = row["role_arn"] or ""
-        sess = session_name(row["service_account"])
-        if role_arn and req.preflight:
-            outcome = pf.assume(sup.sts_url, sup.ca_bundle, role_arn=role_arn, session_name=sess, token=first_token)
-            if not outcome.ok:
-                pf.explain_refusal(services, outcome, role_arn=role_arn, session_name=sess, token=first_token,
-                                   cluster_account=info.account_id,
-                                   bare_role=not (req.aws_role or "").startswith("arn:"))
-            _update(services, run_id, assume=outcome.to_dict())
-            if not outcome.ok:
-                sink.note(f"refused: {outcome.error_code}: {outcome.error_message}")
-                if outcome.detail:
-                    sink.note(f"cause: {outcome.detail}")
-                sink.note(f"fix: {outcome.fix}")
-                _finish(services, run_id, "failed", None, f"{outcome.error_code}: {outcome.error_message}")
-                if sup.on_refused is not None:
-                    sup.on_refused({**get_run(services, run_id)})
-                return 1
-        spec = JobSpec(command=row["command"], role_arn=role_arn, session_name=sess, sts_url=sup.sts_url,
-                       ca_bundle=sup.ca_bundle, region=req.region, env=dict(req.env), cwd=req.cwd)
-        code = _attempts(services, run_id, row, spec, mint, first_token, info.token_lifetime, sink, sup)
-        return code
+        if not acquire_slot(services, run_id, row["cluster"], sup.stop.is_set):
+            return 130
+        first = first_assume(services, row, req, sup, sink)
+        if first.outcome is not None and not first.outcome.ok:
+            if sup.on_refused is not None:
+                sup.on_refused({**get_run(services, run_id)})
+            return 1
+        ledger = LocalLedger(services, run_id, _mint_for(services, row, sup.token_lifetime))
+        plan = Attempts(spec=job_spec(row, req, sup), max_attempts=row["max_attempts"],
+                        retry_backoff=float(row["retry_backoff"]), secrets_dir=secrets_dir(services, run_id),
+                        token_lifetime=info.token_lifetime, clock=services.clock)
+        return run_attempts(ledger, plan, first.token, sink, sup)
     except BaseException as exc:
         if get_run(services, run_id)["status"] not in TERMINAL:
             _finish(services, run_id, "failed", None, f"supervisor error: {exc}")
@@ -424,87 +421,6 @@ def execute(services: Services, run_id: str, req: RunRequest, sup: Supervision) 
     finally:
         sink.close()
         shutil.rmtree(secrets_dir(services, run_id), ignore_errors=True)
-
-
-def _attempts(services: Services, run_id: str, row: dict[str, Any], spec: JobSpec, mint: Callable[[float], str],
-              first_token: str, lifetime: int, sink: LogSink, sup: Supervision) -> int:
-    attempts, backoff = row["max_attempts"], float(row["retry_backoff"])
-    code = 1
-    token: str | None = first_token
-    for attempt in range(1, attempts + 1):
-        if attempt > 1:
-            delay = backoff * (2 ** (attempt - 2))
-            sink.note(f"attempt {attempt} of {attempts} in {delay:g}s (previous exit {code})")
-            if _interruptible_sleep(services, run_id, sup, delay):
-                _finish(services, run_id, "cancelled", None, "cancelled between attempts")
-                return 130
-        workdir = make_workdir(secrets_dir(services, run_id))
-        tf = TokenFile(workdir, mint, lifetime, clock=services.clock)
-        tf.write(token)
-        token = None
-        job = start_job(spec, tf, workdir, stdin=sup.stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        _update(services, run_id, pid=job.process.pid, attempts=attempt)
-        cancelled = _watch(services, run_id, job, sink, sup)
-        raw = job.process.returncode
-        code = raw if raw >= 0 else 128 - raw
-        if cancelled:
-            _finish(services, run_id, "cancelled", code, "cancelled")
-            return code if code else 130
-        if code == 0:
-            _finish(services, run_id, "succeeded", 0, None)
-            return 0
-    _finish(services, run_id, "failed", code, f"exit {code} after {attempts} attempt(s)")
-    return code
-
-
-def _watch(services: Services, run_id: str, job: RunningJob, sink: LogSink, sup: Supervision) -> bool:
-    """Pump output until the job exits; True when it was cancelled (then it is killed and cleaned)."""
-    assert job.process.stdout is not None and job.process.stderr is not None
-    tees = (sys.stdout.buffer, sys.stderr.buffer) if sup.echo else (None, None)
-    pumps = [threading.Thread(target=_pump, args=(stream, sink, tee), daemon=True)
-             for stream, tee in zip((job.process.stdout, job.process.stderr), tees, strict=True)]
-    for p in pumps:
-        p.start()
-    cancelled = False
-    next_check = 0.0
-    try:
-        while job.poll() is None:
-            if sup.stop.is_set():
-                cancelled = True
-            elif time.monotonic() >= next_check:
-                next_check = time.monotonic() + 0.25
-                cancelled = _cancel_requested(services, run_id)
-            if cancelled:
-                sink.note("cancel requested: stopping the job")
-                job.kill()
-                break
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                job.wait(timeout=0.05)
-    finally:
-        if job.poll() is None:
-            job.kill()
-        job.cleanup()
-        for p in pumps:
-            p.join(timeout=5)
-    return cancelled
-
-
-@contextlib.contextmanager
-def signals_cancel(sup: Supervision) -> Iterator[None]:
-    """In the foreground, SIGINT/SIGTERM to us cancel the run (no orphan, no token left behind)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(_signum: int, _frame: object) -> None:
-        sup.stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
 
 
 def start_in_background(services: Services, req: RunRequest, sup: Supervision) -> dict[str, Any]:
