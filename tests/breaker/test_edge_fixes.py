@@ -65,5 +65,44 @@ def test_clean_stop_removes_server_json(tmp_path: Path) -> None:
     assert json.dumps({}) == "{}"
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_stop_after_a_refused_run_is_prompt(tmp_path: Path, workers: str) -> None:
+    # A run's preflight leaves the control socket's kept-alive HTTPS connection to the server open; an idle
+    # TLS connection held the graceful shutdown for 30 s (uvloop's close_notify timeout) until it was closed first.
+    srv = start_server(tmp_path / "data", tmp_path / "home", "--workers", workers)
+    srv.cluster("stop", "333333333333")
+    run = rb("run", "--cluster", "stop", "--project", "p", "--environment", "dev", "--aws-role", "missing",
+             "--", "true", data_dir=srv.data_dir, check=False)
+    assert run.returncode != 0 and "role-missing" in run.stderr
+    started = time.monotonic()
+    os.kill(srv.process.pid, signal.SIGTERM)
+    srv.process.wait(timeout=15)
+    assert time.monotonic() - started < 5
+    assert not (tmp_path / "data" / "server.json").exists()
+    assert not (tmp_path / "data" / "run.sock").exists()
+
+
+def test_stop_does_not_wait_for_idle_keep_alive_clients(tmp_path: Path) -> None:
+    # An idle keep-alive client (a boto3 pool) never answers a TLS close_notify: the stop aborts such connections
+    # instead of waiting out the graceful timeout (the demo's stop took 10-30 s and left server.json behind).
+    import http.client
+    import ssl
+
+    srv = start_server(tmp_path / "data", tmp_path / "home")
+    host, port = srv.url.removeprefix("https://").split(":")
+    conn = http.client.HTTPSConnection(host, int(port), context=ssl.create_default_context(cafile=srv.ca_bundle))
+    conn.request("POST", "/", b"Action=GetCallerIdentity&Version=2011-06-15",
+                 {"Content-Type": "application/x-www-form-urlencoded"})
+    response = conn.getresponse()
+    response.read()
+    assert response.status == 403 and not response.will_close
+    started = time.monotonic()
+    os.kill(srv.process.pid, signal.SIGTERM)
+    srv.process.wait(timeout=15)
+    assert time.monotonic() - started < 5
+    assert not (tmp_path / "data" / "server.json").exists()
+    conn.close()
+
+
 def test_incomplete_request_error_is_a_sender_error() -> None:
     assert errors.IncompleteRequest("x").status == 400

@@ -8,7 +8,8 @@ import signal
 import socket
 import ssl
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -33,12 +34,39 @@ def _best(fast: str, fallback: str) -> str:
     return fast if importlib.util.find_spec(fast) is not None else fallback
 
 
+
+def _server_class(uvicorn: Any) -> Any:
+    """uvicorn's Server with a shutdown that does not wait on idle keep-alive clients.
+
+    uvicorn closes an idle connection with ``transport.close()``; over TLS that sends close_notify and
+    waits for the client's, which an idle client (a boto3 pool, the control socket's preflight client)
+    never sends, so every stop took the whole graceful timeout. Idle connections (no request in
+    flight) are aborted instead; busy ones finish as before, bounded by ``timeout_graceful_shutdown``.
+    """
+
+    class Server(uvicorn.Server):  # type: ignore[misc, name-defined]
+        def __init__(self, config: Any, *, before_shutdown: Callable[[], None]) -> None:
+            super().__init__(config)
+            self._before_shutdown = before_shutdown
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            self._before_shutdown()
+            for connection in list(self.server_state.connections):
+                cycle = getattr(connection, "cycle", None)
+                transport = getattr(connection, "transport", None)
+                if transport is not None and (cycle is None or getattr(cycle, "response_complete", False)):
+                    transport.abort()
+            await super().shutdown(sockets)
+
+    return Server
+
 def serve(data_dir: str | None, database_url: str | None, host: str, port: int, public_url: str | None,
           workers: int = 1, log_level: str = "warning") -> None:
     import uvicorn
 
     from rolebridge.bootstrap import open_services
     from rolebridge.http.app import create_app
+    from rolebridge.platform.control import start_control
 
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -56,30 +84,38 @@ def serve(data_dir: str | None, database_url: str | None, host: str, port: int, 
         ssl_certfile=str(tls / "server.pem"), ssl_keyfile=str(tls / "server-key.pem"),
         ssl_version=ssl.PROTOCOL_TLS_SERVER, loop=_best("uvloop", "asyncio"),
         http=_best("httptools", "h11"), lifespan="off",
-        timeout_keep_alive=30, limit_concurrency=4096,
+        timeout_keep_alive=30, limit_concurrency=4096, timeout_graceful_shutdown=10,
     )
-    server = uvicorn.Server(config)
     sock.listen(2048)
-    _write_server_json(services, port)
     # uvicorn re-raises the stop signal after its graceful shutdown; with the default handler that would
-    # kill the process before `finally` removes server.json, so the original handler exits cleanly instead
+    # kill the process before `finally` removes server.json, so the original handler exits cleanly instead.
+    # Set before server.json exists: a client may stop the server as soon as it sees that file.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    control = start_control(services, sts_url=f"https://127.0.0.1:{port}", ca_bundle=str(paths.ca_pem))
+    server = _server_class(uvicorn)(config, before_shutdown=control.close)
     print(f"rolebridge server on https://{host}:{port} (public URL {services.public_url}, data {paths.data_dir})",
           file=sys.stderr, flush=True)
     try:
+        _write_server_json(services, port)  # last: it says the server is ready
         if workers > 1:
             import inspect
 
             from uvicorn.supervisors import Multiprocess
 
+            class Workers(Multiprocess):
+                def terminate_all(self) -> None:  # the workers hold the control socket's connection (above)
+                    control.close()
+                    super().terminate_all()
+
             # uvicorn >= 0.30 starts each worker itself (no ``target``); older ones took it
             if "target" in inspect.signature(Multiprocess.__init__).parameters:
-                Multiprocess(config, target=server.run, sockets=[sock]).run()  # type: ignore[call-arg]
+                Workers(config, target=server.run, sockets=[sock]).run()  # type: ignore[call-arg]
             else:
-                Multiprocess(config, sockets=[sock]).run()
+                Workers(config, sockets=[sock]).run()
         else:
             server.run(sockets=[sock])
     finally:
+        control.close()
         try:
             data = json.loads(paths.server_json.read_text())
             if data.get("pid") == os.getpid():
