@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -102,6 +103,21 @@ def test_stop_does_not_wait_for_idle_keep_alive_clients(tmp_path: Path) -> None:
     assert time.monotonic() - started < 5
     assert not (tmp_path / "data" / "server.json").exists()
     conn.close()
+
+
+def test_stop_as_soon_as_server_json_appears_is_graceful(tmp_path: Path) -> None:
+    # server.json used to be written before uvicorn's signal handlers were in place: a SIGTERM in that window
+    # (a client stopping the server as soon as it is "ready") left a server running and server.json behind,
+    # in about one start of four. It is now written from uvicorn's startup, once it serves.
+    for i in range(6):
+        srv = start_server(tmp_path / f"data{i}", tmp_path / "home")
+        os.kill(srv.process.pid, signal.SIGTERM)
+        try:
+            srv.process.wait(timeout=8)
+        except subprocess.TimeoutExpired:
+            srv.process.kill()
+            raise AssertionError(f"start {i}: the server ignored SIGTERM sent right after server.json") from None
+        assert not (tmp_path / f"data{i}" / "server.json").exists()
 
 
 def test_incomplete_request_error_is_a_sender_error() -> None:

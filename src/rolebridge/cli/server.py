@@ -36,7 +36,7 @@ def _best(fast: str, fallback: str) -> str:
 
 
 def _server_class(uvicorn: Any) -> Any:
-    """uvicorn's Server with a shutdown that does not wait on idle keep-alive clients.
+    """uvicorn's Server that says when it is serving, and whose shutdown does not wait on idle clients.
 
     uvicorn closes an idle connection with ``transport.close()``; over TLS that sends close_notify and
     waits for the client's, which an idle client (a boto3 pool, the control socket's preflight client)
@@ -45,9 +45,15 @@ def _server_class(uvicorn: Any) -> Any:
     """
 
     class Server(uvicorn.Server):  # type: ignore[misc, name-defined]
-        def __init__(self, config: Any, *, before_shutdown: Callable[[], None]) -> None:
+        def __init__(self, config: Any, *, on_ready: Callable[[], None], before_shutdown: Callable[[], None]) -> None:
             super().__init__(config)
-            self._before_shutdown = before_shutdown
+            self._on_ready, self._before_shutdown = on_ready, before_shutdown
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            # Ready only now: uvicorn's signal handlers are in place, so a stop right after is graceful.
+            if self.started and not self.should_exit:
+                self._on_ready()
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             self._before_shutdown()
@@ -92,11 +98,11 @@ def serve(data_dir: str | None, database_url: str | None, host: str, port: int, 
     # Set before server.json exists: a client may stop the server as soon as it sees that file.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     control = start_control(services, sts_url=f"https://127.0.0.1:{port}", ca_bundle=str(paths.ca_pem))
-    server = _server_class(uvicorn)(config, before_shutdown=control.close)
+    server = _server_class(uvicorn)(config, on_ready=lambda: _write_server_json(services, port),
+                                    before_shutdown=control.close)
     print(f"rolebridge server on https://{host}:{port} (public URL {services.public_url}, data {paths.data_dir})",
           file=sys.stderr, flush=True)
     try:
-        _write_server_json(services, port)  # last: it says the server is ready
         if workers > 1:
             import inspect
 
@@ -107,6 +113,7 @@ def serve(data_dir: str | None, database_url: str | None, host: str, port: int, 
                     control.close()
                     super().terminate_all()
 
+            _write_server_json(services, port)  # the workers serve the socket, which already accepts
             # uvicorn >= 0.30 starts each worker itself (no ``target``); older ones took it
             if "target" in inspect.signature(Multiprocess.__init__).parameters:
                 Workers(config, target=server.run, sockets=[sock]).run()  # type: ignore[call-arg]
