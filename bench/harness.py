@@ -32,6 +32,9 @@ def _has(cmd: str) -> bool:
 
 def port_free(port: int) -> bool:
     with socket.socket() as s:
+        # as the servers bind (uvicorn and rolebridge set SO_REUSEADDR): TIME_WAIT left by the previous
+        # server on this port does not make it busy
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((HOST, port))
         except OSError:

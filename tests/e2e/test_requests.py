@@ -152,3 +152,31 @@ def test_role_and_inline_policies_round_trip(server) -> None:
     assert info.value.response["Error"]["Code"] == "DeleteConflict"
     iam.delete_role_policy(RoleName="r1", PolicyName="read")
     iam.delete_role(RoleName="r1")
+
+
+@pytest.mark.parametrize("data", [
+    {"Action": "GetCallerIdentity", "Version": "2011-06-15"},
+    {**ARWWI, "WebIdentityToken": JWT_ISH},
+    {"Version": "2011-06-15"},
+])
+def test_fast_path_and_route_answer_alike(server, data) -> None:
+    # Plain `POST /` is answered in front of Starlette (http/query_api.QueryEndpoint); a POST with a query
+    # string goes through the Starlette route. Both must give the same status, headers and document.
+    import re
+    import urllib.parse
+
+    fast = post(server, data)
+    with httpx.Client(verify=server.ca_bundle, timeout=10) as client:
+        routed = client.post(server.url + "/?" + urllib.parse.urlencode({"x": "1"}), data=data)
+    strip = lambda r: re.sub(rb"<RequestId>[^<]+</RequestId>", b"", r.content)  # noqa: E731
+    assert (fast.status_code, strip(fast)) == (routed.status_code, strip(routed))
+    for name in ("content-type", "content-length"):
+        assert fast.headers[name] == routed.headers[name]
+    assert fast.headers["x-amzn-requestid"] and fast.headers["x-amzn-requestid"] != routed.headers["x-amzn-requestid"]
+    assert fast.headers["x-amzn-requestid"].encode() in fast.content
+
+
+def test_fast_path_refuses_oversized_body(server) -> None:
+    response = post(server, b"Action=GetCallerIdentity&Version=2011-06-15&Pad=" + b"x" * (2 * 1024 * 1024 + 1),
+                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 400 and code_of(response) == "ValidationError"

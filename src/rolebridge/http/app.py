@@ -13,18 +13,19 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
 # importing the handler modules registers their operations
 from rolebridge import errors
 from rolebridge.http import oidc
 from rolebridge.http.errors import error_response
 from rolebridge.http.platform_api import create_platform_api
-from rolebridge.http.query_api import handle_query
+from rolebridge.http.query_api import QueryEndpoint, handle_query
 from rolebridge.iam import account_summary as _account_summary  # noqa: F401
 from rolebridge.iam import managed_policies as _managed_policies  # noqa: F401
 from rolebridge.iam import providers as _providers  # noqa: F401
 from rolebridge.iam import roles as _roles  # noqa: F401
-from rolebridge.s3.app import S3Middleware
+from rolebridge.s3.app import S3Middleware, S3Requests
 from rolebridge.services import Services
 from rolebridge.sts import assume_role as _assume_role  # noqa: F401
 from rolebridge.sts import authorization_message as _authorization_message  # noqa: F401
@@ -34,7 +35,7 @@ from rolebridge.sts import web_identity as _web_identity  # noqa: F401
 from rolebridge.tokens.issuer import DISCOVERY_PATH, JWKS_PATH
 
 
-def create_app(services: Services) -> Starlette:
+def create_app(services: Services) -> ASGIApp:
     async def query(request: Request) -> Response:
         return await handle_query(request, services)
 
@@ -49,10 +50,12 @@ def create_app(services: Services) -> Starlette:
         Mount("/api", app=create_platform_api(services)),
     ]
     # S3 shares the origin: S3 requests (path- or virtual-host-style) are answered by the middleware
-    app = Starlette(routes=routes, middleware=[Middleware(S3Middleware, services=services)],
+    is_s3 = S3Requests(services)
+    app = Starlette(routes=routes, middleware=[Middleware(S3Middleware, services=services, is_s3=is_s3)],
                     exception_handlers={405: _method_not_allowed})
     app.state.services = services
-    return app
+    # every STS/IAM call is a POST /: answered in front of Starlette's stack (same handler as the route)
+    return QueryEndpoint(app, services, is_s3)
 
 
 async def _method_not_allowed(_request: Request, _exc: Exception) -> Response:

@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import inspect
 import logging
+import urllib.parse
 import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rolebridge import errors
 from rolebridge.context import CallContext
 from rolebridge.http.authn import authenticate
-from rolebridge.http.errors import error_response
+from rolebridge.http.errors import error_payload
 from rolebridge.http.models import service_for
 from rolebridge.http.query import MAX_QUERY_BYTES, decode_params, parse_query
 from rolebridge.http.sigv4 import parse_sigv4
@@ -29,10 +33,54 @@ MAX_BODY = MAX_QUERY_BYTES
 log = logging.getLogger("rolebridge.http")
 
 
-async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
-    declared = request.headers.get("content-length")
+@dataclass(frozen=True, slots=True)
+class Client:
+    host: str
+
+
+@dataclass(slots=True)
+class Wire:
+    """What the endpoint reads from an HTTP request besides its body, taken from the ASGI scope.
+
+    It offers the few members of a Starlette ``Request`` that the endpoint and the audit hook
+    (``Services.record``) read, so the ``POST /`` fast path (``QueryEndpoint``) needs no Request.
+    """
+
+    scope: Scope
+    method: str
+    path: str
+    query_string: str
+    headers: dict[str, str]  # names lower-cased
+    client: Client | None
+    _query_params: dict[str, str] | None = None
+
+    @classmethod
+    def from_scope(cls, scope: Scope) -> Wire:
+        raw_query = scope.get("query_string", b"")
+        client = scope.get("client")
+        return cls(scope=scope, method=scope.get("method", "GET"),
+                   path=scope.get("raw_path", b"/").decode("latin-1").split("?")[0] or "/",
+                   query_string=raw_query.decode("latin-1") if raw_query else "",
+                   headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])},
+                   client=Client(client[0]) if client else None)
+
+    @property
+    def query_params(self) -> dict[str, str]:
+        """As Starlette's ``request.query_params`` read through ``dict()``: the last value of a name wins."""
+        if self._query_params is None:
+            self._query_params = (dict(urllib.parse.parse_qsl(self.query_string, keep_blank_values=True))
+                                  if self.query_string else {})
+        return self._query_params
+
+
+def _check_declared_length(headers: Mapping[str, str], limit: int) -> None:
+    declared = headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise errors.ValidationError("Request body is too large.")
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    _check_declared_length(request.headers, limit)
     chunks, size = [], 0
     try:
         async for chunk in request.stream():
@@ -45,6 +93,24 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
     return b"".join(chunks)
 
 
+async def receive_body(wire: Wire, receive: Receive, limit: int = MAX_BODY) -> bytes:
+    """``read_body`` on the raw ASGI channel (the fast path), with the same limits and errors."""
+    _check_declared_length(wire.headers, limit)
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise errors.IncompleteRequest("The client closed the connection before the request body was read.")
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise errors.ValidationError("Request body is too large.")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 def _guess_service(flat: dict[str, str] | None) -> str:
     if flat and flat.get("Version") == "2010-05-08":
         return "iam"
@@ -52,19 +118,41 @@ def _guess_service(flat: dict[str, str] | None) -> str:
 
 
 async def handle_query(request: Request, services: Services) -> Response:
+    """The Starlette route (``GET /``, or ``POST /`` that the fast path passed on)."""
+    wire = Wire.from_scope(request.scope)
+    try:
+        body: bytes | Exception = await read_body(request)
+    except Exception as exc:
+        body = exc
+    answer = await answer_query(services, wire, body)
+    return Response(answer.body, status_code=answer.status, media_type="text/xml",
+                    headers={"x-amzn-RequestId": answer.request_id})
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: bytes
+    request_id: str
+
+
+async def answer_query(services: Services, wire: Wire, body: bytes | Exception) -> Answer:
+    """One Query call: decode, authenticate, authorize, dispatch, serialize, audit. Never raises.
+
+    ``body`` is the request body, or the error met while reading it (recorded and answered like
+    any refused call).
+    """
     request_id = str(uuid.uuid4())
     now = services.clock()
     service, flat = "sts", None
     ctx: CallContext | None = None
     params: dict[str, Any] | None = None
     action = ""
-    scope = request.scope
     services.lookups.request_scope()
-    # the URL and query objects are built only when there is a query string (rare for POST)
-    raw_query = scope.get("query_string", b"")
-    query_string = request.url.query if raw_query else ""
+    query_string = wire.query_string
     try:
-        body = await read_body(request)
+        if isinstance(body, Exception):
+            raise body
         flat = parse_query(body, query_string.encode())
         service = _guess_service(flat)
         action = flat.get("Action") or ""
@@ -73,22 +161,22 @@ async def handle_query(request: Request, services: Services) -> Response:
         if op is None:
             raise errors.InvalidAction(f"Could not find operation {action} for version {flat.get('Version')}")
         params = decode_params(service, action, flat)
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        query_params = dict(request.query_params) if raw_query else {}
-        creds = parse_sigv4(request.method, headers, query_params)
+        headers = wire.headers
+        query_params = wire.query_params
+        creds = parse_sigv4(wire.method, headers, query_params)
         caller = None
         if op.signed:
             if creds is None:
                 raise errors.MissingAuthenticationToken()
             token = headers.get("x-amz-security-token") or query_params.get("X-Amz-Security-Token")
-            caller = authenticate(services, creds, service=service, method=request.method,
-                                  path=request.scope.get("raw_path", b"/").decode("latin-1").split("?")[0]
-                                  or "/", query_string=query_string, headers=headers,
-                                  body=body, now=now, security_token=token)
-        client = request.client
+            caller = authenticate(services, creds, service=service, method=wire.method, path=wire.path,
+                                  query_string=query_string, headers=headers, body=body, now=now,
+                                  security_token=token)
+        client = wire.client
         ctx = CallContext(services=services, caller=caller, now=now, request_id=request_id,
                           source_ip=client.host if client else "127.0.0.1",
-                          user_agent=headers.get("user-agent", ""), secure=scope.get("scheme", "http") == "https")
+                          user_agent=headers.get("user-agent", ""),
+                          secure=wire.scope.get("scheme", "http") == "https")
         authorize(ctx, op, params)
         result: Any = op.handler(ctx, params)
         if inspect.isawaitable(result):
@@ -96,24 +184,57 @@ async def handle_query(request: Request, services: Services) -> Response:
         payload = serialize_result(service, action, result, request_id)
     except Exception as exc:
         return await _refuse(services, exc, ctx=ctx, service=service, action=action,
-                             params=params if params is not None else flat, request=request,
-                             request_id=request_id)
+                             params=params if params is not None else flat, wire=wire, request_id=request_id)
     try:  # the answer waits for its audit event to be committed (group commit, see audit/writer.py)
-        await services.record_async(ctx, service, action, params, result=result, request=request,
+        await services.record_async(ctx, service, action, params, result=result, request=wire,
                                     request_id=request_id)
     except Exception as exc:
         log.error("audit write failed for request %s", request_id, exc_info=exc)
-        return error_response(service, errors.ServiceFailure("The audit trail is unavailable."), request_id)
-    return Response(payload, media_type="text/xml", headers={"x-amzn-RequestId": request_id})
+        return _error_answer(service, errors.ServiceFailure("The audit trail is unavailable."), request_id)
+    return Answer(200, payload, request_id)
+
+
+def _error_answer(service: str, exc: BaseException, request_id: str) -> Answer:
+    status, payload = error_payload(service, exc, request_id)
+    return Answer(status, payload, request_id)
 
 
 async def _refuse(services: Services, exc: Exception, *, ctx: CallContext | None, service: str, action: str,
-                  params: Any, request: Request, request_id: str) -> Response:
+                  params: Any, wire: Wire, request_id: str) -> Answer:
     """Record a refused or failed call, then answer with its error (or a failure if it cannot be recorded)."""
     try:
-        await services.record_async(ctx, service, action, params, error=exc, request=request,
-                                    request_id=request_id)
+        await services.record_async(ctx, service, action, params, error=exc, request=wire, request_id=request_id)
     except Exception as audit_exc:
         log.error("audit write failed for request %s", request_id, exc_info=audit_exc)
         exc = errors.ServiceFailure("The audit trail is unavailable.")
-    return error_response(service, exc, request_id)
+    return _error_answer(service, exc, request_id)
+
+
+class QueryEndpoint:
+    """ASGI middleware in front of the app: ``POST /`` Query calls answered without Starlette's stack.
+
+    Every STS and IAM call is a ``POST /``; routing, middleware layers and the Request/Response
+    objects were a fifth of such a call's CPU. The call itself is ``answer_query``, the same as the
+    Starlette route runs, so both give identical answers. S3 requests (``is_s3``) and everything else
+    go on to ``app``.
+    """
+
+    def __init__(self, app: ASGIApp, services: Services, is_s3: Callable[[Scope], bool]) -> None:
+        self.app, self.services, self.is_s3 = app, services, is_s3
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") != "/"
+                or scope.get("raw_path", b"/") != b"/" or scope.get("query_string") or self.is_s3(scope)):
+            await self.app(scope, receive, send)
+            return
+        wire = Wire.from_scope(scope)
+        try:
+            body: bytes | Exception = await receive_body(wire, receive)
+        except Exception as exc:
+            body = exc
+        answer = await answer_query(self.services, wire, body)
+        await send({"type": "http.response.start", "status": answer.status,
+                    "headers": [(b"content-length", str(len(answer.body)).encode()),
+                                (b"content-type", b"text/xml; charset=utf-8"),
+                                (b"x-amzn-requestid", answer.request_id.encode())]})
+        await send({"type": "http.response.body", "body": answer.body})

@@ -89,33 +89,23 @@ def _first_values(query_string: str) -> dict[str, str]:
     return out
 
 
-class S3Middleware:
-    """ASGI middleware: S3 requests are answered here, the rest passes to ``app``."""
+class S3Requests:
+    """Which requests are S3's: path- or virtual-host-style, or signed for ``s3`` (``addressing``)."""
 
-    def __init__(self, app: ASGIApp, services: Services) -> None:
-        self.app = app
-        self.services = services
+    def __init__(self, services: Services) -> None:
         self.bases = vhost_bases(urllib.parse.urlsplit(services.public_url).hostname)
-        self.blobs = BlobStore(services.store.paths.data_dir / "s3")
         self._vhost_memo: dict[bytes, bool] = {}  # Host header -> names a bucket (POST / fast path)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self._is_s3(scope):
-            await self.app(scope, receive, send)
-            return
-        response = await self.handle(Request(scope, receive))
-        await response(scope, receive, send)
-
-    def _is_s3(self, scope: Scope) -> bool:
+    def __call__(self, scope: Scope) -> bool:
         raw = scope.get("raw_path")
         if scope.get("method") == "POST" and (raw == b"/" or (not raw and scope.get("path") == "/")):
-            return self._is_s3_post_root(scope)
+            return self._post_root(scope)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         return is_s3_request(host=headers.get("host", ""), raw_path=_raw_path(scope),
                              authorization=headers.get("authorization", ""),
                              query_string=scope.get("query_string", b"").decode("latin-1"), bases=self.bases)
 
-    def _is_s3_post_root(self, scope: Scope) -> bool:
+    def _post_root(self, scope: Scope) -> bool:
         """``is_s3_request`` for ``POST /`` (every STS/IAM call): the same rule, on the hot path.
 
         Only Host and Authorization are read (no header map is built), and whether a Host names a
@@ -135,6 +125,24 @@ class S3Middleware:
                 self._vhost_memo[host] = bucket
         return bucket or _signed_for_s3(authorization.decode("latin-1"),
                                        scope.get("query_string", b"").decode("latin-1"))
+
+
+class S3Middleware:
+    """ASGI middleware: S3 requests are answered here, the rest passes to ``app``."""
+
+    def __init__(self, app: ASGIApp, services: Services, is_s3: S3Requests | None = None) -> None:
+        self.app = app
+        self.services = services
+        self.is_s3 = is_s3 or S3Requests(services)
+        self.bases = self.is_s3.bases
+        self.blobs = BlobStore(services.store.paths.data_dir / "s3")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.is_s3(scope):
+            await self.app(scope, receive, send)
+            return
+        response = await self.handle(Request(scope, receive))
+        await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
         services = self.services
