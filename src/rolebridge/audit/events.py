@@ -158,9 +158,15 @@ def _unverified_claims(token: Any) -> dict[str, Any]:
     return claims if isinstance(claims, dict) else {}
 
 
-def web_identity_user(params: Mapping[str, Any] | None, result: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``userIdentity`` for AssumeRoleWithWebIdentity: the token's issuer and subject."""
-    claims = _unverified_claims((params or {}).get("WebIdentityToken"))
+def web_identity_user(params: Mapping[str, Any] | None, result: Mapping[str, Any] | None,
+                      claims: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``userIdentity`` for AssumeRoleWithWebIdentity: the token's issuer and subject.
+
+    ``claims`` are the token's as the handler parsed them; without them (a token refused before
+    parsing) the token is decoded here, unverified.
+    """
+    if claims is None:
+        claims = _unverified_claims((params or {}).get("WebIdentityToken"))
     issuer = str(claims.get("iss") or "")
     provider = issuer.removeprefix("https://") or "Unknown"
     aud = claims.get("aud")
@@ -216,7 +222,8 @@ def build_event(*, service: str, action: str, now: float, request_id: str,
     if caller is not None:
         identity = caller_identity(caller)
     elif action == "AssumeRoleWithWebIdentity":
-        identity = web_identity_user(params, result if isinstance(result, Mapping) else None)
+        identity = web_identity_user(params, result if isinstance(result, Mapping) else None,
+                                     hints.get("web_identity_claims"))
     else:
         identity = {"type": "Unknown"}
         akid = _access_key(headers, query)

@@ -103,6 +103,8 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
         trace.fail("token-format", f"not a JWT STS accepts: {exc.explanation or exc.message}", cause="other")
         raise
     issuer = token.issuer
+    # who asked, for the audit event (unverified until the signature check; never trusted from there)
+    ctx.audit["web_identity_claims"] = token.claims
     trace.ok("token-format", "a signed JWT", data={"iss": issuer, "sub": token.claims.get("sub")})
 
     provider = services.provider_for_issuer(ref.account, issuer)
