@@ -40,7 +40,7 @@ def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-_TO_STD = str.maketrans("-_", "+/")
+_TO_STD = bytes.maketrans(b"-_", b"+/")
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
@@ -65,8 +65,9 @@ def b64url_decode(text: str) -> bytes:
         if last & (0x0F if rem == 2 else 0x03):
             raise JoseFormatError("non-canonical base64url")
     try:
-        return binascii.a2b_base64(text.translate(_TO_STD) + "=" * (-rem % 4), strict_mode=True)
-    except (binascii.Error, ValueError) as exc:
+        raw = text.encode("ascii")
+        return binascii.a2b_base64(raw.translate(_TO_STD) + b"=" * (-rem % 4), strict_mode=True)
+    except (binascii.Error, ValueError) as exc:  # UnicodeEncodeError is a ValueError
         raise JoseFormatError("not base64url") from exc
 
 
