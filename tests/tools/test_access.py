@@ -118,3 +118,10 @@ def test_access_cli_both_directions(server: Server, matrix: dict[str, Any]) -> N
     assert ("equals-wildcard", "stringequals-with-wildcard") in codes
     assert ("alpha-star-prd", "sub-wildcard-crosses-projects") in codes
     assert not any(role == "alpha-dev" for role, _ in codes)
+
+
+def test_access_table_is_not_cut_when_piped(server: Server, matrix: dict[str, Any]) -> None:
+    # captured output is no terminal: rich used to cut cells to 80 columns ("system:serviceaccount:p…")
+    out = rb("access", "--role", f"arn:aws:iam::{TARGET}:role/alpha-dev", data_dir=server.data_dir).stdout
+    assert f"system:serviceaccount:dev:alpha-{UUID_PATTERN}" in out
+    assert "…" not in out

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -14,8 +16,12 @@ DatabaseUrl = Annotated[str | None, typer.Option("--database-url", envvar="ROLEB
                                                  help="SQLAlchemy URL (default: SQLite in the data dir).")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped or captured output is not 80 columns wide: rich would cut table cells (ARNs, subject patterns)
+# to fit, losing the very text a user copies. Off a terminal, and unless COLUMNS says otherwise, tables
+# get room to print whole.
+_WIDE = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 400
+console = Console(width=_WIDE)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 400)
 
 
 def print_json(data: Any) -> None:
