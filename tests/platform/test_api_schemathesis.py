@@ -8,6 +8,9 @@ POST /runs only accepts a registered project/job, so fuzzing never executes a ma
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -38,7 +41,9 @@ def _build(tmp: Path) -> tuple[Starlette, str]:
     return app, derive_token(keys.access_key_id, keys.secret_access_key, ttl=3600)
 
 
-_tmp = Path(__import__("tempfile").mkdtemp(prefix="rb-fuzz-"))
+# built at import: schemathesis parametrizes from the app's schema at collection, before any fixture runs
+_tmp = Path(tempfile.mkdtemp(prefix="rb-fuzz-"))
+atexit.register(shutil.rmtree, _tmp, ignore_errors=True)
 APP, TOKEN = _build(_tmp)
 schema = schemathesis.openapi.from_asgi("/api/openapi.json", APP)
 
