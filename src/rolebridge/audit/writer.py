@@ -27,9 +27,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import fcntl
 import json
+import os
 import threading
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
@@ -94,6 +97,10 @@ class AuditWriter:
         # per event loop: the records of its current iteration, handed over by one call_soon
         self._ticks: dict[asyncio.AbstractEventLoop, list[tuple[CallRecord, Waiter]]] = {}
         self._conn: Any = None  # only the writer thread touches it
+        url = store.engine.url
+        database = url.database if url.get_backend_name() == "sqlite" else None
+        self._lock_path = f"{database}.audit.lock" if database and database != ":memory:" else None
+        self._lock_fd: int | None = None
         self.batches = 0  # commits made (for tests and the bench: events per commit)
         self.events = 0  # events committed
         self._thread = threading.Thread(target=self._run, name="rolebridge-audit", daemon=True)
@@ -145,6 +152,9 @@ class AuditWriter:
                     self._cond.wait()
                 if not self._pending and self._closed:
                     self._disconnect()
+                    if self._lock_fd is not None:
+                        os.close(self._lock_fd)
+                        self._lock_fd = None
                     return
                 batch = [self._pending.popleft() for _ in range(min(self.max_batch, len(self._pending)))]
             rows, waiters = [], []
@@ -171,8 +181,9 @@ class AuditWriter:
         for attempt in (1, 2):
             conn = self._connection()
             try:
-                conn.execute(_INSERT, rows)
-                conn.commit()
+                with self._commit_turn():
+                    conn.execute(_INSERT, rows)
+                    conn.commit()
                 return
             except sa_exc.DBAPIError as exc:
                 self._disconnect()
@@ -181,6 +192,26 @@ class AuditWriter:
             except BaseException:
                 self._disconnect()
                 raise
+
+    @contextlib.contextmanager
+    def _commit_turn(self) -> Iterator[None]:
+        """On SQLite, writers of several processes (``--workers N``) take turns through a file lock.
+
+        SQLite lets one writer in at a time and makes the others wait in its busy handler, which
+        sleeps in growing steps (up to 100 ms each) rather than waking when the lock is released:
+        with two workers committing batches back to back, some requests waited over a second.
+        ``flock`` blocks in the kernel and wakes the next writer as soon as the lock is released.
+        """
+        if self._lock_path is None:
+            yield
+            return
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _connection(self) -> Any:
         if self._conn is None:
