@@ -66,17 +66,21 @@ def _key(key: str) -> tuple[str, bool]:
 
 
 _PLAIN = (str, int, float, bool, type(None))
+_PLAIN_TYPES = frozenset(_PLAIN)
 
 
 def redact(value: Any) -> Any:
     """A JSON-ready copy of ``value`` with secret members hidden and keys in CloudTrail's camelCase."""
-    if type(value) in _PLAIN:
+    if type(value) in _PLAIN_TYPES:
         return value
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
+        keys, plain = _KEYS, _PLAIN_TYPES
         for key, item in value.items():
-            camel, hidden = _key(str(key))
-            out[camel] = HIDDEN if hidden else redact(item)
+            known = keys.get(key) if type(key) is str else None
+            camel, hidden = known if known is not None else _key(str(key))
+            # plain values (most members) are copied without a call
+            out[camel] = HIDDEN if hidden else item if type(item) in plain else redact(item)
         return out
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
