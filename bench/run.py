@@ -287,16 +287,18 @@ def micro_benches(quick: bool) -> dict[str, Any]:
 
 def in_process(ctx: Context, fixture_file: Path, quick: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for audit in (True, False):
-        argv = [*harness.pin("0"), sys.executable, str(HERE / "profile_path.py"), "--data-dir", ctx.fixture.data_dir, "--fixture", str(fixture_file), "--seconds", "1" if quick else "2", "--rounds", "1" if quick else "3"]
+    # (label, audit, concurrency): one client pays one audit commit per request; 64 share commits
+    for label, audit, concurrency in (("with_audit", True, 1), ("with_audit_64", True, 64),
+                                      ("without_audit", False, 64)):
+        argv = [*harness.pin("0"), sys.executable, str(HERE / "profile_path.py"), "--data-dir", ctx.fixture.data_dir, "--fixture", str(fixture_file), "--seconds", "1" if quick else "2", "--rounds", "1" if quick else "3", "--concurrency", str(concurrency)]
         if not audit:
             argv.append("--no-audit")
-        log("in-process CPU per request" + ("" if audit else " (without the audit trail)"))
+        log(f"in-process CPU per request ({label}, {concurrency} in flight)")
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=ROOT)
         try:
-            out["with_audit" if audit else "without_audit"] = json.loads(proc.stdout)
+            out[label] = json.loads(proc.stdout)
         except ValueError:
-            out["with_audit" if audit else "without_audit"] = {"error": proc.stderr[-1500:]}
+            out[label] = {"error": proc.stderr[-1500:]}
     return out
 
 
