@@ -10,8 +10,10 @@ import botocore.serialize
 import pytest
 
 from rolebridge import errors
+from rolebridge.http import app as _app  # noqa: F401 - registers every operation's handler
 from rolebridge.http.models import operation_model, service_for
 from rolebridge.http.query import MAX_FIELDS, MAX_QUERY_BYTES, decode_params, parse_query
+from rolebridge.iam.registry import OPERATIONS
 
 CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("sts", "AssumeRoleWithWebIdentity", {
@@ -221,3 +223,46 @@ def test_timestamp_input_conversion() -> None:
                                                                                          tzinfo=dt.UTC)
     decoder.scalar(shape, "yesterday", "createDate")
     assert decoder.problems == [("yesterday", "createDate", "Member must be of type timestamp")]
+
+
+def _generic(service: str, action: str, flat: dict[str, str]) -> tuple[str, object]:
+    """decode_params by the tree walk alone (what the flat fast path must agree with)."""
+    from rolebridge.http import query as q
+
+    shape = q.operation_model(service, action).input_shape
+    decoder = q._Decoder()
+    result = decoder.structure(shape, q._tree(flat), "")
+    if decoder.problems:
+        return "error", str(errors.validation_error(sorted(decoder.problems, key=lambda p: p[1])).message)
+    return "ok", result
+
+
+def _fast(service: str, action: str, flat: dict[str, str]) -> tuple[str, object]:
+    try:
+        return "ok", decode_params(service, action, flat)
+    except errors.ValidationError as exc:
+        return "error", exc.message
+
+
+@pytest.mark.parametrize(("service", "action"), sorted(OPERATIONS))
+def test_flat_fast_path_agrees_with_the_tree_walk(service: str, action: str) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from rolebridge.http import query as q
+
+    plan = q._flat_plan(service, action)
+    if plan is None:
+        return
+    _shape, scalars, _nested, _required = plan
+    wires = [wire for _, wire, _, _, _ in scalars] + ["Action", "Version", "Unknown"]
+    values = st.one_of(st.sampled_from(["", "0", "1", "-5", "99999999999", "true", "False", "x", "a" * 300,
+                                        "2024-01-01T00:00:00Z", "not a date", "aGVsbG8=", "arn:aws:iam::1:role/r"]),
+                       st.text(max_size=30))
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.dictionaries(st.sampled_from(wires), values, max_size=len(wires)))
+    def agree(flat: dict[str, str]) -> None:
+        assert _fast(service, action, flat) == _generic(service, action, flat)
+
+    agree()

@@ -351,6 +351,32 @@ class _Absent:
 _ABSENT: Any = _Absent()
 
 
+_Scalar = tuple[str, str, botocore.model.Shape, str, bool]  # name, wire name, shape, path, required
+
+
+@functools.cache
+def _flat_plan(service: str, action: str) -> tuple[botocore.model.StructureShape, tuple[_Scalar, ...],
+                                                   frozenset[str], tuple[str, ...]] | None:
+    """The input shape, its scalar members in model order, the wire names of the others, and the
+    paths of those others that are required."""
+    shape = operation_model(service, action).input_shape
+    if shape is None:
+        return None
+    required = set(shape.required_members)
+    scalars: list[_Scalar] = []
+    nested: set[str] = set()
+    nested_required: list[str] = []
+    for name, member in shape.members.items():
+        wire = member.serialization.get("name", name)
+        if member.type_name in ("structure", "list", "map"):
+            nested.add(wire)
+            if name in required:
+                nested_required.append(_camel(name))
+        else:
+            scalars.append((name, wire, member, _camel(name), name in required))
+    return shape, tuple(scalars), frozenset(nested), tuple(nested_required)
+
+
 def decode_params(service: str, action: str, flat: Mapping[str, str]) -> dict[str, Any]:
     """Flat query params -> the operation's input dict, with botocore's (PascalCase) member names.
 
@@ -361,12 +387,26 @@ def decode_params(service: str, action: str, flat: Mapping[str, str]) -> dict[st
     request are raised together as one ``ValidationError`` in AWS's words. An action the service
     does not have is ``InvalidAction``.
     """
-    op = operation_model(service, action)
-    shape = op.input_shape
-    if shape is None:
+    plan = _flat_plan(service, action)
+    if plan is None:
         return {}
+    shape, scalars, nested, nested_required = plan
     decoder = _Decoder()
-    result = decoder.structure(shape, _tree(flat), "")
+    if nested.isdisjoint(flat) and not any("." in name for name in flat):
+        # Only top-level scalars given (most calls: every STS call): the same checks as the tree
+        # walk below, member by member, without building the tree.
+        result: dict[str, Any] = {}
+        for name, wire, member, path, required in scalars:
+            raw = flat.get(wire)
+            if raw is None:
+                if required:
+                    decoder.problems.append((NULL, path, "Member must not be null"))
+                continue
+            result[name] = decoder.scalar(member, raw, path)
+        for path in nested_required:  # a required list, map or structure, absent by the test above
+            decoder.problems.append((NULL, path, "Member must not be null"))
+    else:
+        result = decoder.structure(shape, _tree(flat), "")
     if decoder.problems:
         problems = sorted(decoder.problems, key=lambda p: p[1])  # stable: per-member order kept
         raise errors.validation_error(problems)
