@@ -129,3 +129,17 @@ def test_writers_of_several_processes_take_turns_and_lose_nothing(tmp_path: Path
     lock = Path(f"{store.engine.url.database}.audit.lock")
     assert lock.exists() and stat.S_IMODE(os.stat(lock).st_mode) == 0o600
     store.dispose()
+
+
+def test_limit_keeps_the_newest_events_in_time_order(tmp_path: Path) -> None:
+    store = open_store(resolve_paths(tmp_path))
+    writer = AuditWriter(store)
+    for f in [writer.submit(_event(i)) for i in range(30)]:
+        f.result(timeout=30)
+    writer.close()
+    newest = [e["requestID"] for e in iter_events(store, limit=5, newest=True)]
+    assert newest == [f"req-{i}" for i in range(25, 30)]
+    assert [e["requestID"] for e in iter_events(store, limit=5)] == [f"req-{i}" for i in range(5)]
+    assert len(list(iter_events(store, limit=100, newest=True))) == 30
+    assert list(iter_events(store, limit=0, newest=True)) == []
+    store.dispose()

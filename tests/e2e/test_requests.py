@@ -180,3 +180,23 @@ def test_fast_path_refuses_oversized_body(server) -> None:
     response = post(server, b"Action=GetCallerIdentity&Version=2011-06-15&Pad=" + b"x" * (2 * 1024 * 1024 + 1),
                     headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert response.status_code == 400 and code_of(response) == "ValidationError"
+
+
+@pytest.mark.parametrize("path", ["/", "/?x=1"])
+def test_refused_before_reading_the_body_closes_the_connection(server, path) -> None:
+    # a 400 for an oversized Content-Length left the connection open with the body unread: the client's
+    # next request on it was taken as body and hung
+    import socket
+    import ssl
+
+    host, port = server.url.removeprefix("https://").split(":")
+    ctx = ssl.create_default_context(cafile=server.ca_bundle)
+    with ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=10), server_hostname=host) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                     "Content-Length: 3145728\r\n\r\nAction=GetCallerIdentity".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head = data.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.startswith(b"http/1.1 400") and b"connection: close" in head
+    assert b"<Code>ValidationError</Code>" in data

@@ -255,3 +255,16 @@ def test_virtual_host_addressing(server, s3, monkeypatch):  # type: ignore[no-un
     assert vs3.get_object(Bucket="ops-bucket", Key="vhost/key.txt")["Body"].read() == b"virtual"
     assert [o["Key"] for o in vs3.list_objects_v2(Bucket="ops-bucket", Prefix="vhost/")["Contents"]] == ["vhost/key.txt"]
     assert seen[0].startswith(f"https://ops-bucket.s3.localhost:{port}/vhost/key.txt")
+
+
+@pytest.mark.parametrize("raw", [b'{"a":"\\ud800","p":false}', b'{"a":' + b"[" * 5000 + b"]" * 5000 + b',"p":false}',
+                                 b'{"a":5,"p":false}', b"not json"])
+def test_bad_continuation_token_is_invalid_argument(raw: bytes) -> None:
+    # a lone surrogate (UnicodeEncodeError in the query) and deep nesting (RecursionError) were 500s
+    import base64
+
+    from rolebridge import errors
+    from rolebridge.s3.listing import _untoken
+
+    with pytest.raises(errors.InvalidArgument):
+        _untoken(base64.urlsafe_b64encode(raw).decode())

@@ -370,3 +370,33 @@ def test_live_fuzz_never_500(world, header, payload, tail):
     status, code, _ = error_of(assume(world, token))
     assert status in (400, 403)
     assert code in {"InvalidIdentityToken", "ValidationError", "ExpiredTokenException", "AccessDenied"}
+
+
+@pytest.mark.parametrize("where", ["iss", "sub"])
+def test_lone_surrogate_in_a_claim_is_refused(world, where):
+    # json.dumps writes a lone surrogate as the escape "\ud800": no character, so no issuer to look up
+    # (was a 500 from the database driver) and no subject XML can carry (was a 200 boto3 could not parse)
+    over = {"iss": world["a"]["oidc_url"] + "\udfff"} if where == "iss" else {"sub": "\ud800"}
+    for token in (signed(world, **over), seg({"alg": "RS256", "kid": world["kid"]}) + "." + seg(claims(world, **over))
+                  + "." + seg("x")):
+        status, code, _message = error_of(assume(world, token))
+        assert (status, code) == (400, "InvalidIdentityToken")
+
+
+def test_deeply_nested_payload_is_refused_and_recorded(world):
+    # json.loads of ~1,000 nested arrays raised RecursionError in the audit event's claim decoding: the
+    # refused call answered 500 "The audit trail is unavailable" and was missing from the trail
+    server = world["server"]
+    payload = b64url_encode(b'{"iss":"x","a":' + b"[" * 5000 + b"]" * 5000 + b"}")
+    token = seg({"alg": "RS256"}) + "." + payload + "." + seg("x")
+    status, code, _message = error_of(assume(world, token))
+    assert (status, code) == (400, "InvalidIdentityToken")
+    import subprocess
+
+    from conftest import ROLEBRIDGE
+
+    out = subprocess.run([ROLEBRIDGE, "audit", "--json", "--errors", "--event-name", "AssumeRoleWithWebIdentity",
+                          "--limit", "1", "--data-dir", str(server.data_dir)], capture_output=True, text=True,
+                         check=True)
+    [event] = json.loads(out.stdout)
+    assert event["errorCode"] == "InvalidIdentityToken" and event["requestParameters"]["roleSessionName"] == "attack"

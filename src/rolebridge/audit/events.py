@@ -157,7 +157,7 @@ def _unverified_claims(token: Any) -> dict[str, Any]:
     try:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # any token at all may be refused and recorded
         return {}
     return claims if isinstance(claims, dict) else {}
 

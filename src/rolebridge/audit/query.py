@@ -40,8 +40,12 @@ def parse_time(text: str, *, now: float | None = None) -> float:
 
 def iter_events(store: Store, *, account: str | None = None, event_name: str | None = None,
                 since: float | None = None, until: float | None = None, errors_only: bool = False,
-                limit: int | None = None, batch: int = 1000) -> Iterator[dict[str, Any]]:
-    """Events oldest first. ``account`` matches the acted-on account or the caller's."""
+                limit: int | None = None, newest: bool = False, batch: int = 1000) -> Iterator[dict[str, Any]]:
+    """Events oldest first. ``account`` matches the acted-on account or the caller's.
+
+    ``limit`` keeps the first ``limit`` matching events, or with ``newest`` the last ``limit`` (still
+    yielded oldest first): what a user asking for "the last 50 calls" means.
+    """
     stmt = select(AuditEvent.id, AuditEvent.body).order_by(AuditEvent.id)
     if account:
         stmt = stmt.where(or_(AuditEvent.recipient_account_id == account,
@@ -55,6 +59,13 @@ def iter_events(store: Store, *, account: str | None = None, event_name: str | N
     if errors_only:
         stmt = stmt.where(AuditEvent.error_code.is_not(None))
     last, seen = 0, 0
+    if newest and limit is not None:
+        if limit <= 0:
+            return
+        ids = stmt.with_only_columns(AuditEvent.id).order_by(None).order_by(AuditEvent.id.desc())
+        with store.read() as s:
+            first = s.execute(ids.offset(limit - 1).limit(1)).scalar()
+        last = first - 1 if first is not None else 0  # fewer than ``limit`` match: all of them
     while True:
         with store.read() as s:
             rows = s.execute(stmt.where(AuditEvent.id > last).limit(batch)).all()

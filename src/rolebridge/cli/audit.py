@@ -53,17 +53,17 @@ def register(app: typer.Typer) -> None:
     @audit.callback()
     def list_events(ctx: typer.Context, account: Account = None, event_name: EventName = None,
                     since: Since = None, until: Until = None, errors_only: ErrorsOnly = False,
-                    limit: Annotated[int, typer.Option(help="At most this many events.")] = 1000,
+                    limit: Annotated[int, typer.Option(help="The newest this many matching events.", min=0)] = 1000,
                     data_dir: DataDir = None, database_url: DatabaseUrl = None,
                     json_out: Json = False) -> None:
-        """List CloudTrail-shaped events, oldest first."""
+        """List CloudTrail-shaped events: the newest --limit that match, printed oldest first."""
         if ctx.invoked_subcommand is not None:
             return
         from rolebridge.audit.query import iter_events
 
         store = _open(data_dir, database_url)
         try:
-            events = list(iter_events(store, limit=limit,
+            events = list(iter_events(store, limit=limit, newest=True,
                                       **_filters(account, event_name, since, until, errors_only)))
         finally:
             store.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -41,7 +42,9 @@ def _server_class(uvicorn: Any) -> Any:
     uvicorn closes an idle connection with ``transport.close()``; over TLS that sends close_notify and
     waits for the client's, which an idle client (a boto3 pool, the control socket's preflight client)
     never sends, so every stop took the whole graceful timeout. Idle connections (no request in
-    flight) are aborted instead; busy ones finish as before, bounded by ``timeout_graceful_shutdown``.
+    flight), including those whose last answer is sent during the shutdown, are aborted instead, and
+    so are clients still sending a request body; requests being handled finish as before, bounded by
+    ``timeout_graceful_shutdown``.
     """
 
     class Server(uvicorn.Server):  # type: ignore[misc, name-defined]
@@ -55,14 +58,34 @@ def _server_class(uvicorn: Any) -> Any:
             if self.started and not self.should_exit:
                 self._on_ready()
 
-        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-            self._before_shutdown()
+        def _abort_unanswerable(self) -> None:
             for connection in list(self.server_state.connections):
                 cycle = getattr(connection, "cycle", None)
                 transport = getattr(connection, "transport", None)
-                if transport is not None and (cycle is None or getattr(cycle, "response_complete", False)):
+                if transport is None:
+                    continue
+                idle = cycle is None or getattr(cycle, "response_complete", False)
+                # a client still sending its body gets no answer from a stopping server: its handler
+                # sees a disconnect (answered as IncompleteRequest, no traceback) instead of a cancel
+                receiving = (cycle is not None and getattr(cycle, "more_body", False)
+                             and not getattr(cycle, "response_started", True))
+                if idle or receiving:
                     transport.abort()
-            await super().shutdown(sockets)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            self._before_shutdown()
+            self._abort_unanswerable()
+
+            async def keep_reaping() -> None:  # a request answered during the grace period leaves an idle one
+                while True:
+                    await asyncio.sleep(0.05)
+                    self._abort_unanswerable()
+
+            reaper = asyncio.ensure_future(keep_reaping())
+            try:
+                await super().shutdown(sockets)
+            finally:
+                reaper.cancel()
 
     return Server
 
@@ -89,7 +112,9 @@ def serve(data_dir: str | None, database_url: str | None, host: str, port: int, 
         host=host, port=port, workers=workers, log_level=log_level, access_log=False,
         ssl_certfile=str(tls / "server.pem"), ssl_keyfile=str(tls / "server-key.pem"),
         ssl_version=ssl.PROTOCOL_TLS_SERVER, loop=_best("uvloop", "asyncio"),
-        http=_best("httptools", "h11"), lifespan="off",
+        # httptools with read deadlines (http/protocol.py: slow clients cannot hold connections forever)
+        http="rolebridge.http.protocol:DeadlineHttpToolsProtocol" if _best("httptools", "h11") == "httptools"
+        else "h11", lifespan="off",
         timeout_keep_alive=30, limit_concurrency=4096, timeout_graceful_shutdown=10,
     )
     sock.listen(2048)

@@ -125,8 +125,10 @@ async def handle_query(request: Request, services: Services) -> Response:
     except Exception as exc:
         body = exc
     answer = await answer_query(services, wire, body)
-    return Response(answer.body, status_code=answer.status, media_type="text/xml",
-                    headers={"x-amzn-RequestId": answer.request_id})
+    headers = {"x-amzn-RequestId": answer.request_id}
+    if isinstance(body, Exception):  # the body was not read to its end: the connection cannot carry another request
+        headers["connection"] = "close"
+    return Response(answer.body, status_code=answer.status, media_type="text/xml", headers=headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,8 +235,9 @@ class QueryEndpoint:
         except Exception as exc:
             body = exc
         answer = await answer_query(self.services, wire, body)
-        await send({"type": "http.response.start", "status": answer.status,
-                    "headers": [(b"content-length", str(len(answer.body)).encode()),
-                                (b"content-type", b"text/xml; charset=utf-8"),
-                                (b"x-amzn-requestid", answer.request_id.encode())]})
+        headers = [(b"content-length", str(len(answer.body)).encode()), (b"content-type", b"text/xml; charset=utf-8"),
+                   (b"x-amzn-requestid", answer.request_id.encode())]
+        if isinstance(body, Exception):  # the body was not read to its end: the connection cannot carry another request
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": answer.body})

@@ -36,8 +36,12 @@ def _token(after: str, rolled: bool) -> str:
 def _untoken(token: str) -> tuple[str, bool]:
     try:
         data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return str(data["a"]), bool(data["p"])
-    except (ValueError, KeyError, TypeError) as exc:
+        after = data["a"]
+        if not isinstance(after, str):
+            raise TypeError("the key in a continuation token is a string")
+        after.encode("utf-8")  # a lone surrogate (a "\\ud800" escape) is no key: UnicodeEncodeError
+        return after, bool(data["p"])
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise errors.InvalidArgument("The continuation token provided is incorrect") from exc
 
 

@@ -10,7 +10,8 @@ Everything here is strict by construction:
 * base64url: alphabet ``[A-Za-z0-9_-]`` only, no padding, canonical (the unused low bits of the
   last character must be zero, so one value has exactly one encoding and signatures are not
   malleable through re-encoding);
-* JSON: UTF-8, duplicate keys refused, ``NaN``/``Infinity`` refused, numbers bounded;
+* JSON: UTF-8, duplicate keys refused, ``NaN``/``Infinity`` refused, numbers bounded, no lone
+  surrogates (``\\ud800``);
 * algorithms: an allow-list of model objects (``ALGORITHMS``); anything absent is refused.
 """
 
@@ -21,6 +22,7 @@ import binascii
 import functools
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,7 +108,29 @@ def strict_json_object(data: bytes) -> dict[str, Any]:
         raise JoseFormatError("not JSON") from exc
     if not isinstance(value, dict):
         raise JoseFormatError("JSON value is not an object")
+    # JSON's \uD800-\uDFFF escapes can name a lone surrogate, which is no character at all: it cannot
+    # be stored, compared with a provider URL or written to XML. Raw UTF-8 cannot carry one (the
+    # decode above refuses it), so only text with such an escape needs the walk.
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
+        raise JoseFormatError("JSON string with a lone surrogate (\\uD800-\\uDFFF)")
     return value
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
 
 
 def canonical_json(value: Any) -> bytes:

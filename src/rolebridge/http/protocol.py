@@ -1,0 +1,96 @@
+"""uvicorn's httptools protocol with read deadlines, so slow clients cannot hold connections forever.
+
+uvicorn bounds only the idle time between requests (``timeout_keep_alive``). A client that opens a
+connection and sends nothing, sends its headers a byte at a time, or stops half-way through its
+body keeps the connection, and a few thousand such clients fill ``limit_concurrency`` and lock
+everyone else out (seen: 4,200 half-open requests from one process in 7 s). Here:
+
+- a request's headers must be complete within ``HEADER_TIMEOUT`` of the connection opening or of
+  the previous response (a total, so trickling bytes does not extend it);
+- a request body must not pause for longer than ``BODY_IDLE_TIMEOUT`` (measured between reads
+  while we are reading: a handler that is slow to consume, with reading paused, is not the client's
+  fault).
+
+A connection past its deadline is aborted. Both are 30 s (``ROLEBRIDGE_HEADER_TIMEOUT`` and
+``ROLEBRIDGE_BODY_IDLE_TIMEOUT`` override them). Passed to uvicorn as ``Config(http=...)``; it must be
+importable by name for ``--workers N``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+
+def _seconds(name: str, default: float) -> float:
+    """A deadline from the environment (operators, tests), within 0.1 s .. 1 h; else the default."""
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return min(max(value, 0.1), 3600.0) if value == value else default  # NaN -> default
+
+
+HEADER_TIMEOUT = _seconds("ROLEBRIDGE_HEADER_TIMEOUT", 30.0)
+BODY_IDLE_TIMEOUT = _seconds("ROLEBRIDGE_BODY_IDLE_TIMEOUT", 30.0)
+
+
+class DeadlineHttpToolsProtocol(HttpToolsProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._in_body = False
+
+    # -- deadlines ---------------------------------------------------------------------------------
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._expired)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self) -> None:
+        self._deadline = None
+        if self._in_body and self.flow is not None and self.flow.read_paused:
+            self._arm(BODY_IDLE_TIMEOUT)  # we stopped reading, not the client: wait for the handler
+            return
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.abort()
+
+    # -- uvicorn's protocol ------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(HEADER_TIMEOUT)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._deadline is None:  # a pipelined or kept-alive request: its own header deadline
+            self._arm(HEADER_TIMEOUT)
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self._in_body = True
+        self._arm(BODY_IDLE_TIMEOUT)
+
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        self._arm(BODY_IDLE_TIMEOUT)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_body = False
+        self._disarm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.transport is not None and not self.transport.is_closing() and not self._in_body:
+            self._arm(HEADER_TIMEOUT + self.timeout_keep_alive)  # keep-alive idle, then the next headers

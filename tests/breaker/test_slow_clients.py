@@ -1,0 +1,68 @@
+"""Slow clients cannot hold connections: read deadlines for headers and bodies (http/protocol.py).
+
+Seen by the breaker: connections that sent half a request were held for over 90 s, and 4,200 of
+them from one process filled the server's connection limit, locking every other client out.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from pathlib import Path
+
+from conftest import start_server, stop_server
+
+
+def _connect(server) -> ssl.SSLSocket:
+    host, port = server.url.removeprefix("https://").split(":")
+    ctx = ssl.create_default_context(cafile=server.ca_bundle)
+    return ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=10), server_hostname=host)
+
+
+def _seconds_until_closed(sock: ssl.SSLSocket, limit: float) -> float | None:
+    start = time.monotonic()
+    sock.settimeout(limit)
+    try:
+        while sock.recv(4096):
+            pass
+    except TimeoutError:
+        return None
+    except OSError:
+        pass
+    return time.monotonic() - start
+
+
+def test_silent_half_sent_and_stalled_requests_are_dropped(tmp_path: Path) -> None:
+    import os
+
+    env = {"ROLEBRIDGE_HEADER_TIMEOUT": "1.5", "ROLEBRIDGE_BODY_IDLE_TIMEOUT": "1.5"}
+    srv = start_server(tmp_path / "data", tmp_path / "home", env={**os.environ, **env})
+    try:
+        silent = _connect(srv)
+        trickle = _connect(srv)
+        stalled = _connect(srv)
+        stalled.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                        b"Content-Length: 100\r\n\r\nAction=Get")
+        # headers a byte at a time, faster than the deadline: the total still runs out
+        started = time.monotonic()
+        trickle.settimeout(0.5)
+        for byte in b"POST / HTTP/1.1\r\nHost: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n":
+            try:
+                trickle.sendall(bytes([byte]))
+            except OSError:
+                break
+            time.sleep(0.1)
+        assert time.monotonic() - started < 6
+        for sock in (silent, trickle, stalled):
+            waited = _seconds_until_closed(sock, 8)
+            assert waited is not None, "the server kept a slow connection open"
+        # a well-behaved client is served as ever
+        ok = _connect(srv)
+        body = b"Action=GetCallerIdentity&Version=2011-06-15"
+        ok.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                   b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        assert ok.recv(100).startswith(b"HTTP/1.1 403")
+    finally:
+        stop_server(srv)
+    assert "Traceback" not in (tmp_path / "data" / "server.log").read_text()
