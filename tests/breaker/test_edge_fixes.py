@@ -83,13 +83,15 @@ def test_stop_after_a_refused_run_is_prompt(tmp_path: Path, workers: str) -> Non
     assert not (tmp_path / "data" / "run.sock").exists()
 
 
-def test_stop_does_not_wait_for_idle_keep_alive_clients(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_stop_does_not_wait_for_idle_keep_alive_clients(tmp_path: Path, workers: str) -> None:
     # An idle keep-alive client (a boto3 pool) never answers a TLS close_notify: the stop aborts such connections
     # instead of waiting out the graceful timeout (the demo's stop took 10-30 s and left server.json behind).
     import http.client
     import ssl
 
-    srv = start_server(tmp_path / "data", tmp_path / "home")
+    srv = start_server(tmp_path / "data", tmp_path / "home", "--workers", workers)
+    time.sleep(1.5 if workers == "2" else 0)  # both workers serving (each takes connections once imported)
     host, port = srv.url.removeprefix("https://").split(":")
     conn = http.client.HTTPSConnection(host, int(port), context=ssl.create_default_context(cafile=srv.ca_bundle))
     conn.request("POST", "/", b"Action=GetCallerIdentity&Version=2011-06-15",

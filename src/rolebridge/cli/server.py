@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -37,14 +36,11 @@ def _best(fast: str, fallback: str) -> str:
 
 
 def _server_class(uvicorn: Any) -> Any:
-    """uvicorn's Server that says when it is serving, and whose shutdown does not wait on idle clients.
+    """uvicorn's Server that says when it is serving, and closes the control socket when it stops.
 
-    uvicorn closes an idle connection with ``transport.close()``; over TLS that sends close_notify and
-    waits for the client's, which an idle client (a boto3 pool, the control socket's preflight client)
-    never sends, so every stop took the whole graceful timeout. Idle connections (no request in
-    flight), including those whose last answer is sent during the shutdown, are aborted instead, and
-    so are clients still sending a request body; requests being handled finish as before, bounded by
-    ``timeout_graceful_shutdown``.
+    How connections end at a stop (idle ones are not waited for) is the protocol's
+    (``http/protocol.py``), so it holds for ``--workers N`` too, whose processes build uvicorn's own
+    Server.
     """
 
     class Server(uvicorn.Server):  # type: ignore[misc, name-defined]
@@ -58,36 +54,12 @@ def _server_class(uvicorn: Any) -> Any:
             if self.started and not self.should_exit:
                 self._on_ready()
 
-        def _abort_unanswerable(self) -> None:
-            for connection in list(self.server_state.connections):
-                cycle = getattr(connection, "cycle", None)
-                transport = getattr(connection, "transport", None)
-                if transport is None:
-                    continue
-                idle = cycle is None or getattr(cycle, "response_complete", False)
-                # a client still sending its body gets no answer from a stopping server: its handler
-                # sees a disconnect (answered as IncompleteRequest, no traceback) instead of a cancel
-                receiving = (cycle is not None and getattr(cycle, "more_body", False)
-                             and not getattr(cycle, "response_started", True))
-                if idle or receiving:
-                    transport.abort()
-
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-            self._before_shutdown()
-            self._abort_unanswerable()
-
-            async def keep_reaping() -> None:  # a request answered during the grace period leaves an idle one
-                while True:
-                    await asyncio.sleep(0.05)
-                    self._abort_unanswerable()
-
-            reaper = asyncio.ensure_future(keep_reaping())
-            try:
-                await super().shutdown(sockets)
-            finally:
-                reaper.cancel()
+            self._before_shutdown()  # idle and unanswerable connections: see http/protocol.py
+            await super().shutdown(sockets)
 
     return Server
+
 
 def serve(data_dir: str | None, database_url: str | None, host: str, port: int, public_url: str | None,
           workers: int = 1, log_level: str = "warning") -> None:

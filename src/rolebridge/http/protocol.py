@@ -11,7 +11,8 @@ everyone else out (seen: 4,200 half-open requests from one process in 7 s). Here
   while we are reading: a handler that is slow to consume, with reading paused, is not the client's
   fault).
 
-A connection past its deadline is aborted. Both are 30 s (``ROLEBRIDGE_HEADER_TIMEOUT`` and
+A connection past its deadline is aborted; so are connections with nothing left to answer when the
+server stops (``shutdown``). Both are 30 s (``ROLEBRIDGE_HEADER_TIMEOUT`` and
 ``ROLEBRIDGE_BODY_IDLE_TIMEOUT`` override them). Passed to uvicorn as ``Config(http=...)``; it must be
 importable by name for ``--workers N``.
 """
@@ -43,6 +44,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
         self._in_body = False
+        self._stopping = False
 
     # -- deadlines ---------------------------------------------------------------------------------
     def _arm(self, seconds: float) -> None:
@@ -92,5 +94,24 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        if self._stopping:  # answered during a shutdown: nothing more will come on this connection
+            self.transport.abort()
+            return
         if self.transport is not None and not self.transport.is_closing() and not self._in_body:
             self._arm(HEADER_TIMEOUT + self.timeout_keep_alive)  # keep-alive idle, then the next headers
+
+    def shutdown(self) -> None:
+        """A stopping server drops what it will not answer at once, and what it has answered.
+
+        uvicorn closes an idle connection with ``transport.close()``; over TLS that sends close_notify
+        and waits for the client's, which an idle client (a boto3 pool, the control socket's preflight
+        client) never sends, so every stop took the whole graceful timeout. Idle connections, clients
+        still sending a body (their handler sees a disconnect, not a cancellation), and connections
+        whose answer completes during the shutdown are aborted; requests being handled finish.
+        """
+        self._stopping = True
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete or (cycle.more_body and not cycle.response_started):
+            self.transport.abort()
+            return
+        super().shutdown()
