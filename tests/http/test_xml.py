@@ -150,6 +150,11 @@ def test_unknown_result_member_is_refused() -> None:
 def test_characters_xml_cannot_carry_are_replaced() -> None:
     body = serialize_result("sts", "GetCallerIdentity", {"UserId": "a\x00b\x1fc", "Account": "1", "Arn": "x"}, "r")
     assert parse(body, operation_model("sts", "GetCallerIdentity").output_shape)["UserId"] == "a\ufffdb\ufffdc"
+    # a lone surrogate is no character: written as "&#55296;" it made a document no parser accepts
+    body = serialize_result("sts", "GetCallerIdentity", {"UserId": "u", "Account": "1", "Arn": "x\ud800y"}, "r")
+    assert parse(body, operation_model("sts", "GetCallerIdentity").output_shape)["Arn"] == "x\ufffdy"
+    error = serialize_error("sts", errors.AccessDenied("no \udfff"), "r")
+    assert b"&#" not in error and "no \ufffd".encode() in error
 
 
 @pytest.mark.parametrize(

@@ -94,3 +94,14 @@ def test_projected_token_file(ring, tmp_path):
         ring, issuer_url=ISSUER, namespace="dev", service_account="app", expires_in=48 * 3600, now=NOW
     )
     assert refresh_at(long) == NOW + 0.8 * 86400
+
+
+def test_lone_surrogates_are_refused_at_any_depth() -> None:
+    from rolebridge.tokens._jose import JoseFormatError, strict_json_object
+
+    assert strict_json_object(b'{"a":"\\ud83d\\ude00","b":"\\\\ud800"}') == {"a": "\U0001f600", "b": "\\ud800"}
+    for text in (b'{"iss":"\\ud800"}', b'{"\\udfff":1}', b'{"a":[{"b":["\\udabc"]}]}',
+                 # nested deeper than a recursive walk can go (json.loads itself allows it)
+                 b'{"a":' + b"[" * 900 + b"]" * 900 + b',"b":"\\ud800"}'):
+        with pytest.raises(JoseFormatError, match="lone surrogate"):
+            strict_json_object(text)

@@ -40,8 +40,9 @@ _FIELD_ENCODERS: dict[str, Callable[[str], str]] = {
     "policyDocumentType": lambda doc: urllib.parse.quote(doc, safe=""),
 }
 
-# Characters XML 1.0 cannot carry at all; replaced so a response is always well-formed.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# Characters XML 1.0 cannot carry at all (lone surrogates included: no character, and as a character
+# reference not well-formed either); replaced so a response is always well-formed.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"
 
 # (output list, element name, value) -> None: appends the element(s) for ``value``
@@ -231,7 +232,7 @@ def serialize_result(service: str, action: str, result: Mapping[str, Any] | None
     request = _text(request_id)
     out.append(f"<ResponseMetadata><RequestId>{request}</RequestId></ResponseMetadata></{action}Response>"
                if request else f"<ResponseMetadata><RequestId /></ResponseMetadata></{action}Response>")
-    return "".join(out).encode("utf-8", "xmlcharrefreplace")
+    return "".join(out).encode("utf-8")
 
 
 def serialize_error(service: str, error: errors.AWSError, request_id: str) -> bytes:
@@ -247,4 +248,4 @@ def serialize_error(service: str, error: errors.AWSError, request_id: str) -> by
     out.append("</Error>")
     _element(out, "RequestId", _text(request_id))
     out.append("</ErrorResponse>")
-    return "".join(out).encode("utf-8", "xmlcharrefreplace")
+    return "".join(out).encode("utf-8")
