@@ -31,6 +31,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import email.utils
+import functools
 import hashlib
 import hmac
 import re
@@ -76,6 +77,11 @@ class SigV4Credentials:
     @property
     def scope(self) -> str:
         return f"{self.date}/{self.region}/{self.service}/aws4_request"
+
+    @functools.cached_property
+    def signed_at(self) -> float:
+        """``amz_date`` in epoch seconds (valid by construction: ``parse_sigv4`` checked it)."""
+        return _epoch(self.amz_date)
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:
@@ -249,7 +255,7 @@ def _fmt(epoch: float) -> str:
 
 
 def _check_time(creds: SigV4Credentials, now: float) -> None:
-    signed_at = _epoch(creds.amz_date)
+    signed_at = creds.signed_at
     if signed_at > now + MAX_SKEW_SECONDS:
         raise errors.RequestTimeTooSkewed(
             f"Signature not yet current: {creds.amz_date} is still later than "
@@ -328,17 +334,12 @@ def verify_sigv4(
             payload_hash,
         ]
     )
-    string_to_sign = "\n".join([ALGORITHM, creds.amz_date, _scope(creds),
+    string_to_sign = "\n".join([ALGORITHM, creds.amz_date, creds.scope,
                                 hashlib.sha256(canonical_request.encode("utf-8")).hexdigest()])
-    expected = hmac.digest(signing_key(secret_access_key, creds.amz_date[:8], creds.region, creds.service),
+    expected = hmac.digest(signing_key(secret_access_key, creds.date, creds.region, creds.service),
                            string_to_sign.encode("utf-8"), "sha256").hex()
     if not hmac.compare_digest(expected.encode(), creds.signature.encode()):
         raise errors.SignatureDoesNotMatch()
-
-
-def _scope(creds: SigV4Credentials) -> str:
-    # the signing date is X-Amz-Date's day (checked equal to the credential's date before this)
-    return f"{creds.amz_date[:8]}/{creds.region}/{creds.service}/aws4_request"
 
 
 def signing_key(secret_access_key: str, date: str, region: str, service: str) -> bytes:

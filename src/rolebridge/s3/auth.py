@@ -11,7 +11,6 @@ any region is accepted for service ``s3``. Requests with no authentication at al
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import urllib.parse
@@ -24,7 +23,7 @@ from botocore.credentials import Credentials
 
 from rolebridge import errors
 from rolebridge.caller import Caller
-from rolebridge.http.sigv4 import MAX_SKEW_SECONDS, SigV4Credentials, check_scope, parse_sigv4
+from rolebridge.http.sigv4 import MAX_SKEW_SECONDS, SigV4Credentials, check_scope, parse_sigv4, signing_key
 from rolebridge.services import Services
 from rolebridge.sts.credentials import open_session
 
@@ -33,7 +32,6 @@ STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
 STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 STREAMING_MODES = (STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER)
-_AMZ_DATE = "%Y%m%dT%H%M%SZ"
 _HEX64 = frozenset("0123456789abcdef")
 
 
@@ -54,19 +52,8 @@ class Authenticated:
         return "REST-QUERY-STRING" if self.creds.presigned else "REST-HEADER"
 
 
-def signing_key(secret: str, date: str, region: str, service: str = "s3") -> bytes:
-    key = hmac.new(f"AWS4{secret}".encode(), date.encode(), hashlib.sha256).digest()
-    for part in (region, service, "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    return key
-
-
-def _fmt(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).strftime(_AMZ_DATE)
-
-
 def _check_time(creds: SigV4Credentials, now: float) -> None:
-    signed_at = dt.datetime.strptime(creds.amz_date, _AMZ_DATE).replace(tzinfo=dt.UTC).timestamp()
+    signed_at = creds.signed_at
     if creds.presigned:
         assert creds.expires is not None
         if signed_at > now + MAX_SKEW_SECONDS:
@@ -143,7 +130,7 @@ def authenticate(services: Services, *, method: str, raw_path: str, query_string
     string_to_sign = "\n".join([
         "AWS4-HMAC-SHA256", creds.amz_date, creds.scope, hashlib.sha256(canonical.encode()).hexdigest(),
     ])
-    key = signing_key(secret, creds.date, creds.region)
+    key = signing_key(secret, creds.date, creds.region, "s3")
     expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected.encode(), creds.signature.encode()):
         raise errors.SignatureDoesNotMatch(
