@@ -28,6 +28,11 @@ class Paths:
         return self.data_dir / "server.json"
 
     @property
+    def control_socket(self) -> Path:
+        """The running server's Unix socket for `rolebridge run` (``platform/control.py``)."""
+        return self.data_dir / "run.sock"
+
+    @property
     def clusters_dir(self) -> Path:
         return self.data_dir / "clusters"
 

@@ -21,12 +21,12 @@ then ``mint``, ``started``, ``cancel_requested``, ``finish`` (the last one ends 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import socket
 import struct
 import threading
-from pathlib import Path
 from typing import Any
 
 from rolebridge import errors
@@ -34,19 +34,14 @@ from rolebridge.platform import preflight as pf
 from rolebridge.platform import runs
 from rolebridge.platform.clusters import get_cluster
 from rolebridge.platform.projects import choose_role, get_project
-from rolebridge.platform.roles import check_environment, check_project, session_name
+from rolebridge.platform.roles import check_environment, check_project
 from rolebridge.services import Services
 from rolebridge.store.schema import Run
 
-SOCKET_NAME = "run.sock"
 MAX_LINE = 1 << 20
 # AF_UNIX paths are limited to 108 bytes (sun_path); a data dir deeper than that gets no control socket
 # and `rolebridge run` takes its in-process path instead.
 MAX_SOCKET_PATH = 100
-
-
-def socket_path(data_dir: Path) -> Path:
-    return Path(data_dir) / SOCKET_NAME
 
 
 def peer_credentials(conn: socket.socket) -> tuple[int, int, int]:
@@ -68,7 +63,7 @@ class _Session:
         self.server, self.services, self.conn = server, server.services, conn
         self.reader = conn.makefile("rb")
         self.run_id: str | None = None
-        self.row: dict[str, Any] = {}
+        self.ledger: runs.LocalLedger | None = None
         self.finished = False
         self.job_started = False
         self.peer_pid = 0
@@ -149,7 +144,8 @@ class _Session:
                               region=str(msg.get("region") or "us-east-1"), preflight=bool(msg.get("preflight", True)),
                               cwd=msg.get("cwd"))
         row = runs.create_run(services, req)
-        self.run_id, self.row = row["id"], row
+        self.run_id = row["id"]
+        self.ledger = runs.LocalLedger(services, row["id"], runs._mint_for(services, row, None))
         info = get_cluster(services, req.cluster)
         if not runs.acquire_slot(services, row["id"], req.cluster, self.peer_gone, supervisor_pid=self.peer_pid):
             return {"cancelled": "cancelled while waiting for a slot"}
@@ -165,27 +161,24 @@ class _Session:
             "run": row, "token": first.token, "token_lifetime": info.token_lifetime,
             "secrets_dir": str(runs.secrets_dir(services, row["id"])),
             "log_path": str(runs.run_dir(services, row["id"]) / runs.LOG_NAME),
-            "spec": {"command": row["command"], "role_arn": row["role_arn"] or "",
-                     "session_name": session_name(row["service_account"]), "sts_url": sup.sts_url,
-                     "ca_bundle": sup.ca_bundle, "region": req.region, "cwd": req.cwd},
+            "spec": dataclasses.asdict(runs.job_spec(row, req, sup)),
         }}
 
     def handle(self, msg: dict[str, Any]) -> dict[str, Any]:
-        services, run_id, op = self.services, self.run_id, msg.get("op")
-        assert run_id is not None
+        ledger, op = self.ledger, msg.get("op")
+        assert ledger is not None
         try:
             if op == "mint":
-                return {"token": runs._mint_for(services, self.row, None)(float(msg["now"]))}
+                return {"token": ledger.mint(float(msg["now"]))}
             if op == "started":
-                runs._update(services, run_id, pid=int(msg["pid"]), attempts=int(msg["attempt"]))
+                ledger.started(int(msg["pid"]), int(msg["attempt"]))
                 self.job_started = True
                 return {}
             if op == "cancel_requested":
-                return {"cancel": runs._cancel_requested(services, run_id)}
+                return {"cancel": ledger.cancel_requested()}
             if op == "finish":
                 code = msg.get("exit_code")
-                runs._finish(services, run_id, str(msg["status"]), None if code is None else int(code),
-                             msg.get("message"))
+                ledger.finish(str(msg["status"]), None if code is None else int(code), msg.get("message"))
                 return {}
         except errors.AWSError as exc:
             return _error(exc)
@@ -218,7 +211,7 @@ class ControlServer:
 
     def __init__(self, services: Services, *, sts_url: str, ca_bundle: str) -> None:
         self.services, self.sts_url, self.ca_bundle = services, sts_url, ca_bundle
-        self.path = socket_path(services.store.paths.data_dir)
+        self.path = services.store.paths.control_socket
         self.sts = pf.StsClient(sts_url, ca_bundle)
         self.closing = threading.Event()
         self._sock: socket.socket | None = None

@@ -12,7 +12,6 @@ it, so help, errors and behaviour without a server stay exactly the Typer comman
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import sys
@@ -24,13 +23,12 @@ from typing import Any
 
 from rolebridge.config import resolve_paths
 from rolebridge.platform.runner import JobSpec
-from rolebridge.platform.supervise import Attempts, LogSink, Supervision, remove_secrets, run_attempts
+from rolebridge.platform.supervise import Attempts, LogSink, Supervision, log_max, remove_secrets, run_attempts
 
 VALUE_OPTIONS = {"--cluster": "cluster", "--project": "project", "--environment": "environment",
                  "--aws-role": "aws_role", "--region": "region", "--data-dir": "data_dir",
                  "--database-url": "database_url"}
 FLAGS = {"--preflight": True, "--no-preflight": False}
-DEFAULT_LOG_MAX = 10 * 1024 * 1024  # runs.DEFAULT_LOG_MAX (runs imports the store)
 
 
 @dataclass
@@ -144,17 +142,13 @@ def _print_error(error: dict[str, Any]) -> None:
         print(f"  why: {error['explanation']}", file=sys.stderr)
 
 
-def _log_max() -> int:
-    return int(os.environ.get("ROLEBRIDGE_RUN_LOG_MAX", DEFAULT_LOG_MAX))
-
-
 def run_fast(argv: list[str]) -> int | None:
     """Run `rolebridge run ARGV` through the warm server; the exit status, or None to use the full CLI."""
     args = parse(argv)
     if args is None:
         return None
     paths = resolve_paths(args.data_dir, args.database_url)
-    path = paths.data_dir / "run.sock"
+    path = paths.control_socket
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(str(path))
@@ -219,7 +213,7 @@ def _supervise(conn: socket.socket, reader: Any, ok: dict[str, Any], sup: Superv
     plan = Attempts(spec=spec, max_attempts=int(ok["run"]["max_attempts"]),
                     retry_backoff=float(ok["run"]["retry_backoff"]), secrets_dir=secrets,
                     token_lifetime=float(ok["token_lifetime"]), clock=time.time)
-    sink = LogSink(Path(ok["log_path"]), _log_max())
+    sink = LogSink(Path(ok["log_path"]), log_max())
     try:
         return run_attempts(ledger, plan, ok["token"], sink, sup)
     except OSError as exc:  # the job's program is missing or not executable: one line, as the full CLI prints

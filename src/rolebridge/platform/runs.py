@@ -37,11 +37,12 @@ from rolebridge.platform.clusters import get_cluster, mint_token
 from rolebridge.platform.projects import ensure_environment, ensure_project
 from rolebridge.platform.roles import new_service_account, resolve_role_arn, session_name
 from rolebridge.platform.runner import JobSpec
-from rolebridge.platform.supervise import (  # noqa: F401 - re-exported: the supervisor's public names
+from rolebridge.platform.supervise import (  # noqa: F401 - signals_cancel re-exported for cli/run.py
     POLL,
     Attempts,
     LogSink,
     Supervision,
+    log_max,
     run_attempts,
     signals_cancel,
 )
@@ -51,7 +52,6 @@ from rolebridge.store.schema import Run, Setting
 STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 LOG_NAME = "output.log"
-DEFAULT_LOG_MAX = 10 * 1024 * 1024
 DEFAULT_RUN_LIMIT = 8
 LIMIT_KEY = "run_limit:"
 
@@ -84,10 +84,6 @@ def run_to_dict(row: Run) -> dict[str, Any]:
             "retry_backoff": row.retry_backoff, "created_at": row.created_at, "started_at": row.started_at,
             "ended_at": row.ended_at, "exit_code": row.exit_code, "assume": row.assume,
             "message": row.message, "cancel_requested": bool(row.cancel_requested)}
-
-
-def log_max() -> int:
-    return int(os.environ.get("ROLEBRIDGE_RUN_LOG_MAX", DEFAULT_LOG_MAX))
 
 
 def run_dir(services: Services, run_id: str) -> Path:

@@ -53,6 +53,14 @@ class Supervision:
     token_lifetime: int | None = None
 
 
+DEFAULT_LOG_MAX = 10 * 1024 * 1024
+
+
+def log_max() -> int:
+    """The cap of a run's log, from the environment of the process supervising it."""
+    return int(os.environ.get("ROLEBRIDGE_RUN_LOG_MAX", DEFAULT_LOG_MAX))
+
+
 class LogSink:
     """The run's log file, capped; ``tee`` streams also get every chunk (the user's terminal)."""
 
