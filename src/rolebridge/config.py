@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,17 +57,26 @@ def resolve_paths(data_dir: str | os.PathLike[str] | None = None, database_url: 
     return Paths(data_dir=path, database_url=url)
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write a secret file with mode 0600 from the first byte (no window where it is world-readable)."""
+def write_private(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace ``path`` atomically with ``data`` in a file of mode 0600 from its first byte.
+
+    The bytes go to a temporary file beside ``path`` (unique: concurrent writers never share one),
+    then a rename: a reader sees the old content or the new, never a part. ``durable`` also fsyncs
+    before the rename, for what must survive a crash (keys, the server key); a job's token file,
+    rewritten on a schedule and deleted after the run, only has to be whole and skips it.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists() and not path.is_file():
         # an atomic rename over /dev/null or a FIFO would replace the device with a plain file
         raise OSError(f"refusing to replace {path}: it exists and is not a regular file")
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")  # 0600
     try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            if durable:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -18,13 +18,13 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rolebridge.clock import Clock, system_clock
+from rolebridge.config import write_private
 
 # The kubelet's schedule (tokens.projected.REFRESH_FRACTION, asserted equal in the tests). Not imported:
 # the tokens package loads the issuer's cryptography, ~60 ms on `rolebridge run`'s path to the job.
@@ -40,23 +40,9 @@ POLL_SECONDS = 1.0
 
 
 def write_token_file(path: Path, token: str) -> None:
-    """Replace ``path`` with ``token`` atomically; the file is 0600 from its first byte.
-
-    Like ``tokens.projected.write_token_file`` but without its fsync: the file only has to be whole
-    for readers (the rename guarantees that), never to survive a crash, and it is deleted after the run.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, token.encode("ascii"))
-        os.close(fd)
-        fd = -1
-        os.replace(tmp, path)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Replace ``path`` with ``token`` atomically, 0600 from its first byte; no fsync: the file only has
+    to be whole for readers, never to survive a crash, and it is deleted after the run."""
+    write_private(path, token.encode("ascii"), durable=False)
 
 
 @dataclass

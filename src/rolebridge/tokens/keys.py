@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from rolebridge.config import write_private
 from rolebridge.tokens._jose import (
     ALGORITHMS,
     PrivateKey,
@@ -60,21 +60,6 @@ def _generate(alg: str) -> PrivateKey:
     if alg == "ES256":
         return ec.generate_private_key(ec.SECP256R1())
     raise ValueError(f"unsupported signing algorithm {alg!r}; choose one of {', '.join(SIGNING_ALGORITHMS)}")
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically with mode 0600 from the first byte."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class KeyRing:
@@ -135,7 +120,7 @@ class KeyRing:
         pem = entry.key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        _write_private(self.directory / f"{entry.kid}.pem", pem)
+        write_private(self.directory / f"{entry.kid}.pem", pem)
 
     def _save(self) -> None:
         manifest = {
@@ -147,7 +132,7 @@ class KeyRing:
                 for e in self._entries
             ],
         }
-        _write_private(self.directory / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
+        write_private(self.directory / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
 
     # -- public surface -----------------------------------------------------------------
     def manifest_entries(self) -> list[dict[str, Any]]:

@@ -9,10 +9,9 @@ a half-written token.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from rolebridge.config import write_private
 from rolebridge.tokens.verifier import MAX_TOKEN_AGE, parse_unverified
 
 REFRESH_FRACTION = 0.8
@@ -27,15 +26,4 @@ def refresh_at(token: str) -> float:
 
 def write_token_file(path: Path, token: str) -> None:
     """Replace ``path`` with ``token`` atomically; the file is 0600 from its first byte."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(token)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_private(Path(path), token.encode("ascii"))
