@@ -5,15 +5,16 @@ No business logic: handlers live in ``iam/`` and ``sts/`` and are found in ``iam
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 import urllib.parse
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -73,33 +74,15 @@ class Wire:
         return self._query_params
 
 
-def _check_declared_length(headers: Mapping[str, str], limit: int) -> None:
-    declared = headers.get("content-length")
+async def receive_body(wire: Wire, receive: Receive, limit: int = MAX_BODY) -> bytes:
+    """The request body from the ASGI channel, at most ``limit`` bytes."""
+    declared = wire.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise errors.ValidationError("Request body is too large.")
-
-
-async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
-    _check_declared_length(request.headers, limit)
-    chunks, size = [], 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise errors.ValidationError("Request body is too large.")
-            chunks.append(chunk)
-    except ClientDisconnect as exc:  # the client went away mid-body: nothing to answer, nothing to log
-        raise errors.IncompleteRequest("The client closed the connection before the request body was read.") from exc
-    return b"".join(chunks)
-
-
-async def receive_body(wire: Wire, receive: Receive, limit: int = MAX_BODY) -> bytes:
-    """``read_body`` on the raw ASGI channel (the fast path), with the same limits and errors."""
-    _check_declared_length(wire.headers, limit)
     chunks, size = [], 0
     while True:
         message = await receive()
-        if message["type"] == "http.disconnect":
+        if message["type"] == "http.disconnect":  # the client went away mid-body: nothing to answer
             raise errors.IncompleteRequest("The client closed the connection before the request body was read.")
         chunk = message.get("body", b"")
         if chunk:
@@ -118,17 +101,18 @@ def _guess_service(flat: dict[str, str] | None) -> str:
 
 
 async def handle_query(request: Request, services: Services) -> Response:
-    """The Starlette route (``GET /``, or ``POST /`` that the fast path passed on)."""
+    """The Starlette route (``GET /``, or ``POST /`` that ``QueryEndpoint`` passed on)."""
     wire = Wire.from_scope(request.scope)
+    answer = await answer_query(services, wire, await _body_or_error(wire, request.receive))
+    return Response(answer.body, status_code=answer.status,
+                    headers={name.decode(): value.decode() for name, value in answer.headers()})
+
+
+async def _body_or_error(wire: Wire, receive: Receive) -> bytes | Exception:
     try:
-        body: bytes | Exception = await read_body(request)
-    except Exception as exc:
-        body = exc
-    answer = await answer_query(services, wire, body)
-    headers = {"x-amzn-RequestId": answer.request_id}
-    if isinstance(body, Exception):  # the body was not read to its end: the connection cannot carry another request
-        headers["connection"] = "close"
-    return Response(answer.body, status_code=answer.status, media_type="text/xml", headers=headers)
+        return await receive_body(wire, receive)
+    except Exception as exc:  # answered (and recorded) like any refused call
+        return exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +120,14 @@ class Answer:
     status: int
     body: bytes
     request_id: str
+    close: bool = False  # the request body was not read to its end: the connection cannot carry another
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        out = [(b"content-length", str(len(self.body)).encode()), (b"content-type", b"text/xml; charset=utf-8"),
+               (b"x-amzn-requestid", self.request_id.encode())]
+        if self.close:
+            out.append((b"connection", b"close"))
+        return out
 
 
 async def answer_query(services: Services, wire: Wire, body: bytes | Exception) -> Answer:
@@ -185,8 +177,9 @@ async def answer_query(services: Services, wire: Wire, body: bytes | Exception) 
             result = await result
         payload = serialize_result(service, action, result, request_id)
     except Exception as exc:
-        return await _refuse(services, exc, ctx=ctx, service=service, action=action,
-                             params=params if params is not None else flat, wire=wire, request_id=request_id)
+        answer = await _refuse(services, exc, ctx=ctx, service=service, action=action,
+                               params=params if params is not None else flat, wire=wire, request_id=request_id)
+        return dataclasses.replace(answer, close=True) if isinstance(body, Exception) else answer
     try:  # the answer waits for its audit event to be committed (group commit, see audit/writer.py)
         await services.record_async(ctx, service, action, params, result=result, request=wire,
                                     request_id=request_id)
@@ -230,14 +223,6 @@ class QueryEndpoint:
             await self.app(scope, receive, send)
             return
         wire = Wire.from_scope(scope)
-        try:
-            body: bytes | Exception = await receive_body(wire, receive)
-        except Exception as exc:
-            body = exc
-        answer = await answer_query(self.services, wire, body)
-        headers = [(b"content-length", str(len(answer.body)).encode()), (b"content-type", b"text/xml; charset=utf-8"),
-                   (b"x-amzn-requestid", answer.request_id.encode())]
-        if isinstance(body, Exception):  # the body was not read to its end: the connection cannot carry another request
-            headers.append((b"connection", b"close"))
-        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        answer = await answer_query(self.services, wire, await _body_or_error(wire, receive))
+        await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers()})
         await send({"type": "http.response.body", "body": answer.body})
