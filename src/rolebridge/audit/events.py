@@ -65,8 +65,7 @@ def _key(key: str) -> tuple[str, bool]:
     return known
 
 
-_PLAIN = (str, int, float, bool, type(None))
-_PLAIN_TYPES = frozenset(_PLAIN)
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
 
 
 def redact(value: Any) -> Any:
@@ -75,12 +74,10 @@ def redact(value: Any) -> Any:
         return value
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
-        keys, plain = _KEYS, _PLAIN_TYPES
         for key, item in value.items():
-            known = keys.get(key) if type(key) is str else None
-            camel, hidden = known if known is not None else _key(str(key))
+            camel, hidden = _key(key if type(key) is str else str(key))
             # plain values (most members) are copied without a call
-            out[camel] = HIDDEN if hidden else item if type(item) in plain else redact(item)
+            out[camel] = HIDDEN if hidden else item if type(item) in _PLAIN_TYPES else redact(item)
         return out
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
@@ -271,7 +268,7 @@ class CallRecord:
     """The raw inputs of one call's event, captured on the request path and shaped later.
 
     Building the CloudTrail dict and its JSON is the expensive part of auditing a call; the
-    writer thread does it (``AuditWriter.submit_call``) just before the insert, so the request
+    writer thread does it (``audit.writer.AuditWriter``) just before the insert, so the request
     path only captures references. Nothing here may be mutated after capture: the handler's
     ``params``/``result`` are finished by then, and ``Caller`` is frozen.
     """

@@ -19,9 +19,12 @@ Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 # Piped or captured output is not 80 columns wide: rich would cut table cells (ARNs, subject patterns)
 # to fit, losing the very text a user copies. Off a terminal, and unless COLUMNS says otherwise, tables
 # get room to print whole.
-_WIDE = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 400
-console = Console(width=_WIDE)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 400)
+def _width(stream: Any) -> int | None:
+    return None if stream.isatty() or os.environ.get("COLUMNS") else 400
+
+
+console = Console(width=_width(sys.stdout))
+err_console = Console(stderr=True, width=_width(sys.stderr))
 
 
 def print_json(data: Any) -> None:

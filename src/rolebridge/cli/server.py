@@ -34,7 +34,6 @@ def _best(fast: str, fallback: str) -> str:
     return fast if importlib.util.find_spec(fast) is not None else fallback
 
 
-
 def _server_class(uvicorn: Any) -> Any:
     """uvicorn's Server that says when it is serving, and closes the control socket when it stops.
 

@@ -95,15 +95,6 @@ class StsClient:
             self._conn = None
 
 
-def assume(sts_url: str, ca_bundle: str, *, role_arn: str, session_name: str, token: str) -> AssumeOutcome:
-    """One AssumeRoleWithWebIdentity on a connection of its own."""
-    client = StsClient(sts_url, ca_bundle)
-    try:
-        return client.assume(role_arn=role_arn, session_name=session_name, token=token)
-    finally:
-        client.close()
-
-
 def fix_for(cause: str | None, *, role_arn: str, cluster_account: str, bare_role: bool) -> str:
     if cause == "role-missing" and bare_role:
         return (f"a bare role name means a role in the cluster's account {cluster_account}; a role in another "

@@ -43,6 +43,7 @@ from rolebridge.platform.supervise import (  # noqa: F401 - signals_cancel re-ex
     LogSink,
     Supervision,
     log_max,
+    remove_secrets,
     run_attempts,
     signals_cancel,
 )
@@ -416,7 +417,7 @@ def execute(services: Services, run_id: str, req: RunRequest, sup: Supervision) 
         raise
     finally:
         sink.close()
-        shutil.rmtree(secrets_dir(services, run_id), ignore_errors=True)
+        remove_secrets(secrets_dir(services, run_id))
 
 
 def start_in_background(services: Services, req: RunRequest, sup: Supervision) -> dict[str, Any]:

@@ -180,9 +180,8 @@ def watch(ledger: Ledger, job: RunningJob, sink: LogSink, sup: Supervision) -> b
     assert job.process.stdout is not None and job.process.stderr is not None
     tees = (sys.stdout.buffer, sys.stderr.buffer) if sup.echo else (None, None)
     streams = list(zip((job.process.stdout, job.process.stderr), tees, strict=True))
-    pumps = [threading.Thread(target=pump, args=(streams, sink), daemon=True)]
-    for p in pumps:
-        p.start()
+    pumping = threading.Thread(target=pump, args=(streams, sink), daemon=True)
+    pumping.start()
     cancelled = False
     next_check = time.monotonic() + CANCEL_CHECK_EVERY  # a cancel before the start was checked already
     try:
@@ -202,8 +201,7 @@ def watch(ledger: Ledger, job: RunningJob, sink: LogSink, sup: Supervision) -> b
         if job.poll() is None:
             job.kill()
         job.cleanup()
-        for p in pumps:
-            p.join(timeout=5)
+        pumping.join(timeout=5)
     return cancelled
 
 
