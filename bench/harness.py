@@ -125,9 +125,13 @@ class RunningServer:
 
     def worker_pids(self) -> list[int]:
         """The processes that serve requests: the forked workers, or the process itself for one worker."""
-        kids = [p for p in children_of(self.proc.pid) if _is_python(p)]
+        kids = [p for p in children_of(self.proc.pid) if _is_python(p) and not _is_indexer(p)]
         self.pids_seen = sorted(set(self.pids_seen) | set(kids))
         return kids if self.workers > 1 and kids else [self.proc.pid]
+
+    def indexer_pids(self) -> list[int]:
+        """rolebridge's audit follower (``audit/ingest.py``): niced, off the request path, counted apart."""
+        return [p for p in children_of(self.proc.pid) if _is_indexer(p)]
 
     def peak_rss(self) -> dict[str, float | None]:
         workers = [peak_rss_mb(p) for p in self.worker_pids()]
@@ -145,6 +149,13 @@ class RunningServer:
                 self.proc.wait(timeout=10)
         for pid in kids:
             _stop_pid(pid)
+
+
+def _is_indexer(pid: int) -> bool:
+    try:
+        return b"rolebridge.audit.ingest" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _is_python(pid: int) -> bool:

@@ -212,6 +212,19 @@ def server_cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def settled_cpu_seconds(pids: list[int], timeout: float = 60.0) -> float:
+    """CPU seconds of ``pids`` once they have gone idle (no CPU used for half a second), at most ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last = server_cpu_seconds(pids)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = server_cpu_seconds(pids)
+        if now == last:
+            return now
+        last = now
+    return last
+
+
 def run_target(ctx: Context, target: Target, conns: list[int], duration: float, round_no: int,
                ops: tuple[str, ...] = OPS) -> dict[str, Any]:
     args = ctx.args
@@ -229,14 +242,19 @@ def run_target(ctx: Context, target: Target, conns: list[int], duration: float, 
                         log=ctx.out / "logs" / f"{label}.warmup.txt")
             for c in conns:
                 pids = [*server.worker_pids(), server.proc.pid]
-                cpu0 = server_cpu_seconds(sorted(set(pids)))
+                indexer = server.indexer_pids()
+                cpu0, idx0 = server_cpu_seconds(sorted(set(pids))), server_cpu_seconds(indexer)
                 r = harness.wrk(f"{target.url}/", script, c, duration, cpus=cpus_wrk,
                                 log=ctx.out / "logs" / f"{label}.wrk.txt")
                 cpu1 = server_cpu_seconds(sorted(set(pids)))
                 r["server_cpu_us_per_req"] = round((cpu1 - cpu0) / max(1, r["requests"]) * 1e6, 1)
+                if indexer:  # the audit follower's share, including its catch-up once the load stops
+                    r["indexer_cpu_us_per_req"] = round(
+                        (settled_cpu_seconds(indexer) - idx0) / max(1, r["requests"]) * 1e6, 1)
                 results["runs"][f"{op}@{c}"] = r
                 log(f"{label} {op} c={c}: {r['rps']:.0f} req/s p50 {r['p50_ms']} ms p99 {r['p99_ms']} ms "
-                    f"cpu {r['server_cpu_us_per_req']} us/req non2xx {r['non2xx']} {r['socket_errors']}")
+                    f"cpu {r['server_cpu_us_per_req']} us/req (+ audit indexer {r.get('indexer_cpu_us_per_req')}) "
+                    f"non2xx {r['non2xx']} {r['socket_errors']}")
         results["rss"] = server.peak_rss()
     finally:
         server.stop()

@@ -44,8 +44,12 @@ def iter_events(store: Store, *, account: str | None = None, event_name: str | N
     """Events oldest first. ``account`` matches the acted-on account or the caller's.
 
     ``limit`` keeps the first ``limit`` matching events, or with ``newest`` the last ``limit`` (still
-    yielded oldest first): what a user asking for "the last 50 calls" means.
+    yielded oldest first): what a user asking for "the last 50 calls" means. What this host's
+    journal holds is moved into the database first, so every acknowledged call is seen.
     """
+    from rolebridge.audit.ingest import ingest
+
+    ingest(store)
     stmt = select(AuditEvent.id, AuditEvent.body).order_by(AuditEvent.id)
     if account:
         stmt = stmt.where(or_(AuditEvent.recipient_account_id == account,

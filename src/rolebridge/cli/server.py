@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import ssl
+import subprocess
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -60,6 +61,26 @@ def _server_class(uvicorn: Any) -> Any:
     return Server
 
 
+def _start_indexer(paths: Any) -> subprocess.Popen[bytes]:
+    """The audit journal's follower (``audit/ingest.py``), at low CPU priority: the request path
+    never waits for it, and under load the workers come first."""
+    # the database URL (it may hold a password) travels in the environment serve() set, never in argv
+    return subprocess.Popen(
+        [sys.executable, "-m", "rolebridge.audit.ingest", "--follow", "--parent", str(os.getpid()), "--nice", "10",
+         "--data-dir", str(paths.data_dir)],
+        stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _stop_indexer(indexer: subprocess.Popen[bytes]) -> None:
+    if indexer.poll() is None:
+        indexer.terminate()
+        try:
+            indexer.wait(5)
+        except subprocess.TimeoutExpired:
+            indexer.kill()
+            indexer.wait()
+
+
 def serve(data_dir: str | None, database_url: str | None, host: str, port: int, public_url: str | None,
           workers: int = 1, log_level: str = "warning") -> None:
     import uvicorn
@@ -89,6 +110,10 @@ def serve(data_dir: str | None, database_url: str | None, host: str, port: int, 
         timeout_keep_alive=30, limit_concurrency=4096, timeout_graceful_shutdown=10,
     )
     sock.listen(2048)
+    from rolebridge.audit.ingest import ingest
+
+    ingest(services.store)  # what a crashed server left in the journal, before anything new is answered
+    indexer = _start_indexer(paths)
     # uvicorn re-raises the stop signal after its graceful shutdown; with the default handler that would
     # kill the process before `finally` removes server.json, so the original handler exits cleanly instead.
     # Set before server.json exists: a client may stop the server as soon as it sees that file.
@@ -119,6 +144,7 @@ def serve(data_dir: str | None, database_url: str | None, host: str, port: int, 
             server.run(sockets=[sock])
     finally:
         control.close()
+        _stop_indexer(indexer)
         try:
             data = json.loads(paths.server_json.read_text())
             if data.get("pid") == os.getpid():

@@ -36,6 +36,15 @@ class AuditEvent(Base):
     body: Mapped[str] = mapped_column(Text)
 
 
+class AuditJournalProgress(Base):
+    """How far ``audit.ingest`` has moved one journal segment into ``audit_events``: written in the
+    same transaction as the rows, so every journal line lands in the table exactly once."""
+
+    __tablename__ = "audit_journal_progress"
+    segment: Mapped[str] = mapped_column(String(200), primary_key=True)
+    done_bytes: Mapped[int] = mapped_column(Integer)
+
+
 class Account(Base):
     __tablename__ = "accounts"
     account_id: Mapped[str] = mapped_column(String(12), primary_key=True)
