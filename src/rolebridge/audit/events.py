@@ -16,7 +16,6 @@ import base64
 import datetime as dt
 import json
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 from rolebridge import errors
 from rolebridge.caller import Caller
 from rolebridge.iam.arns import parse_arn, parse_role_arn
+from rolebridge.randomness import uuid4
 
 EVENT_VERSION = "1.08"
 HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
@@ -250,7 +250,7 @@ def build_event(*, service: str, action: str, now: float, request_id: str,
         "requestParameters": request_parameters or None,
         "responseElements": response,
         "requestID": request_id,
-        "eventID": str(uuid.uuid4()),
+        "eventID": uuid4(),
         "readOnly": read_only,
         "eventType": "AwsApiCall",
         "managementEvent": True,

@@ -6,9 +6,9 @@ a data dir at a time (``flock`` on ``audit/ingest.lock``); segment names are uni
 servers on several hosts sharing one PostgreSQL database each move their own journals.
 
 Who runs it:
-- ``rolebridge server`` before it serves (segments a crashed process left), then a child process
-  at low CPU priority (``--follow``) that keeps the table within a fraction of a second of the
-  journal when the machine has time, and catches up after a burst when it has not;
+- a child process of ``rolebridge server``, at low CPU priority (``--follow``), that keeps the
+  table within a fraction of a second of the journal when the machine has time, catches up after
+  a burst when it has not, and moves in what a crashed server left;
 - every reader (``audit.query``) before it reads, so a query sees every acknowledged call of this
   host even while the follower lags.
 

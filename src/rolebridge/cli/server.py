@@ -110,9 +110,8 @@ def serve(data_dir: str | None, database_url: str | None, host: str, port: int, 
         timeout_keep_alive=30, limit_concurrency=4096, timeout_graceful_shutdown=10,
     )
     sock.listen(2048)
-    from rolebridge.audit.ingest import ingest
-
-    ingest(services.store)  # what a crashed server left in the journal, before anything new is answered
+    # the journal's follower also moves in what a crashed server left; readers never wait for it (they
+    # ingest before they read), so a restart after a crash serves at once however long the backlog
     indexer = _start_indexer(paths)
     # uvicorn re-raises the stop signal after its graceful shutdown; with the default handler that would
     # kill the process before `finally` removes server.json, so the original handler exits cleanly instead.

@@ -9,7 +9,6 @@ import dataclasses
 import inspect
 import logging
 import urllib.parse
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from rolebridge.http.sigv4 import parse_sigv4
 from rolebridge.http.xml import serialize_result
 from rolebridge.iam.authorize import authorize
 from rolebridge.iam.registry import OPERATIONS
+from rolebridge.randomness import uuid4
 from rolebridge.services import Services
 
 MAX_BODY = MAX_QUERY_BYTES
@@ -136,7 +136,7 @@ async def answer_query(services: Services, wire: Wire, body: bytes | Exception) 
     ``body`` is the request body, or the error met while reading it (recorded and answered like
     any refused call).
     """
-    request_id = str(uuid.uuid4())
+    request_id = uuid4()
     now = services.clock()
     service, flat = "sts", None
     ctx: CallContext | None = None

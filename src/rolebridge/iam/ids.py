@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import base64
-import secrets
+
+from rolebridge.randomness import token_bytes
 
 _ALPHABET_LEN = 16
 
@@ -15,7 +16,7 @@ _TO_B32 = bytes(_B32[b & 31] for b in range(256))
 
 
 def _random_b32(n: int) -> str:
-    return secrets.token_bytes(n).translate(_TO_B32).decode("ascii")
+    return token_bytes(n).translate(_TO_B32).decode("ascii")
 
 
 def role_id() -> str:
@@ -39,4 +40,4 @@ def temporary_access_key_id() -> str:
 
 
 def secret_access_key() -> str:
-    return base64.b64encode(secrets.token_bytes(30)).decode()  # 40 characters, like AWS's
+    return base64.b64encode(token_bytes(30)).decode()  # 40 characters, like AWS's

@@ -18,6 +18,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from rolebridge.config import write_private
+from rolebridge.randomness import token_bytes
 
 ENV_VAR = "ROLEBRIDGE_SERVER_KEYS"
 _NONCE = 12
@@ -96,7 +97,7 @@ class ServerKey:
         return ",".join([new_key_text(), *parts])
 
     def seal(self, plaintext: bytes, *, purpose: bytes) -> str:
-        nonce = secrets.token_bytes(_NONCE)
+        nonce = token_bytes(_NONCE)
         kid = self._current
         ct = self._keys[kid].encrypt(nonce, plaintext, purpose + bytes([kid]))
         return _b64e(bytes([kid]) + nonce + ct)
