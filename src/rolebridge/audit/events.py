@@ -90,18 +90,17 @@ def redact(value: Any) -> Any:
     return str(value)
 
 
-_LAST_ISO: tuple[int, str] = (-1, "")
+_ISO: dict[int, str] = {}  # second -> text: an event formats its own time and its credentials' expiry
 
 
 def iso(ts: float) -> str:
-    """``2023-11-14T22:13:20Z`` (whole seconds, UTC); the last second's text is reused."""
-    global _LAST_ISO
+    """``2023-11-14T22:13:20Z`` (whole seconds, UTC); recent seconds' texts are reused."""
     second = int(ts)
-    last = _LAST_ISO
-    if last[0] == second:
-        return last[1]
-    text = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    _LAST_ISO = (second, text)
+    text = _ISO.get(second)
+    if text is None:
+        if len(_ISO) >= 64:
+            _ISO.clear()
+        text = _ISO[second] = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return text
 
 
