@@ -8,11 +8,13 @@ from typing import Any
 
 import botocore.serialize
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rolebridge import errors
 from rolebridge.http import app as _app  # noqa: F401 - registers every operation's handler
 from rolebridge.http.models import operation_model, service_for
-from rolebridge.http.query import MAX_FIELDS, MAX_QUERY_BYTES, decode_params, parse_query
+from rolebridge.http.query import MAX_FIELDS, MAX_QUERY_BYTES, decode_params, form_pairs, parse_query
 from rolebridge.iam.registry import OPERATIONS
 
 CASES: list[tuple[str, str, dict[str, Any]]] = [
@@ -266,3 +268,31 @@ def test_flat_fast_path_agrees_with_the_tree_walk(service: str, action: str) -> 
         assert _fast(service, action, flat) == _generic(service, action, flat)
 
     agree()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab=&+%.~-_ 2F8é\x00")), max_size=60)
+       | st.text(max_size=40))
+def test_form_pairs_answers_exactly_as_parse_qsl(text: str) -> None:
+    def outcome(parse: Any) -> Any:
+        try:
+            return parse(text)
+        except (UnicodeDecodeError, ValueError) as exc:
+            return type(exc)
+
+    assert outcome(form_pairs) == outcome(lambda t: urllib.parse.parse_qsl(
+        t, keep_blank_values=True, encoding="utf-8", errors="strict", max_num_fields=MAX_FIELDS))
+
+
+@pytest.mark.parametrize("fields", [MAX_FIELDS, MAX_FIELDS + 1])
+def test_form_pairs_field_limit_is_parse_qsl_s(fields: int) -> None:
+    text = "&".join(f"a{i}=1" for i in range(fields))
+
+    def outcome(parse: Any) -> Any:
+        try:
+            return len(parse(text))
+        except ValueError:
+            return ValueError
+
+    assert outcome(form_pairs) == outcome(lambda t: urllib.parse.parse_qsl(
+        t, keep_blank_values=True, max_num_fields=MAX_FIELDS)) == (MAX_FIELDS if fields == MAX_FIELDS else ValueError)

@@ -68,10 +68,7 @@ def parse_query(body: bytes, query_string: bytes = b"") -> dict[str, str]:
         if not part:
             continue
         try:
-            text = part.decode("utf-8")
-            pairs = urllib.parse.parse_qsl(
-                text, keep_blank_values=True, encoding="utf-8", errors="strict", max_num_fields=MAX_FIELDS
-            )
+            pairs = form_pairs(part.decode("utf-8"))
         except UnicodeDecodeError as exc:
             raise errors.MalformedQueryString("The query string is not valid UTF-8.") from exc
         except ValueError as exc:  # max_num_fields exceeded
@@ -83,6 +80,27 @@ def parse_query(body: bytes, query_string: bytes = b"") -> dict[str, str]:
         if len(flat) > MAX_FIELDS:
             raise errors.MalformedQueryString(f"More than {MAX_FIELDS} query parameters.")
     return flat
+
+
+def _unquote(component: str) -> str:
+    if "%" not in component and "+" not in component:
+        return component  # most components (a token, an ARN, a name) carry no escapes at all
+    return urllib.parse.unquote(component.replace("+", " "), encoding="utf-8", errors="strict")
+
+
+def form_pairs(text: str) -> list[tuple[str, str]]:
+    """``urllib.parse.parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=MAX_FIELDS)``,
+    without its per-component unquoting when a component has nothing to unquote (a 1 KB token was
+    most of a call's decoding time). A property test holds the two to the same answers."""
+    if 1 + text.count("&") > MAX_FIELDS:
+        raise ValueError("Max number of fields exceeded")
+    pairs = []
+    for name_value in text.split("&"):
+        if not name_value:
+            continue
+        name, sep, value = name_value.partition("=")
+        pairs.append((_unquote(name), _unquote(value) if sep else ""))
+    return pairs
 
 
 # -- flat params -> input dict ------------------------------------------------------------
