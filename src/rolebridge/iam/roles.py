@@ -78,7 +78,7 @@ def role_shape(ctx: CallContext, row: Role, *, full: bool = True) -> dict[str, A
     if full:
         if row.permissions_boundary:
             out["PermissionsBoundary"] = {
-                "PermissionsBoundaryType": "Policy",
+                "PermissionsBoundaryType": "PermissionsBoundaryPolicy",
                 "PermissionsBoundaryArn": row.permissions_boundary,
             }
         if row.tags:
