@@ -1,4 +1,5 @@
-"""Every implemented operation's response, serialized by us, parsed back by botocore's own QueryParser."""
+"""Every registered operation's response shape, filled with synthetic values in every member, serialized
+by us and parsed back by botocore's own QueryParser (real handler responses: test_live_shapes.py)."""
 
 from __future__ import annotations
 
@@ -12,29 +13,13 @@ import botocore.parsers
 import pytest
 
 from rolebridge import errors
+from rolebridge.http import app as _app  # noqa: F401 - registers every operation
 from rolebridge.http.models import SERVICES, operation_model, service_model
 from rolebridge.http.xml import serialize_error, serialize_result
+from rolebridge.iam.registry import OPERATIONS as REGISTERED
 
-STS_OPS = [
-    "AssumeRoleWithWebIdentity",
-    "AssumeRole",
-    "GetCallerIdentity",
-    "GetSessionToken",
-    "DecodeAuthorizationMessage",
-]
-IAM_OPS = [
-    "CreateOpenIDConnectProvider", "GetOpenIDConnectProvider", "ListOpenIDConnectProviders",
-    "DeleteOpenIDConnectProvider", "AddClientIDToOpenIDConnectProvider",
-    "RemoveClientIDFromOpenIDConnectProvider", "UpdateOpenIDConnectProviderThumbprint",
-    "TagOpenIDConnectProvider", "UntagOpenIDConnectProvider", "ListOpenIDConnectProviderTags",
-    "CreateRole", "GetRole", "DeleteRole", "UpdateRole", "UpdateRoleDescription", "ListRoles",
-    "TagRole", "UntagRole", "ListRoleTags", "UpdateAssumeRolePolicy", "PutRolePolicy", "GetRolePolicy",
-    "DeleteRolePolicy", "ListRolePolicies", "CreatePolicy", "GetPolicy", "GetPolicyVersion",
-    "CreatePolicyVersion", "DeletePolicyVersion", "ListPolicyVersions", "ListPolicies", "DeletePolicy",
-    "AttachRolePolicy", "DetachRolePolicy", "ListAttachedRolePolicies", "PutRolePermissionsBoundary",
-    "GetAccountSummary",
-]
-OPERATIONS = [("sts", op) for op in STS_OPS] + [("iam", op) for op in IAM_OPS]
+# Every registered operation (registering one adds it here); live responses: test_live_shapes.py
+OPERATIONS = sorted(REGISTERED)
 POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
 WHEN = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 

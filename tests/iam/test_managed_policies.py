@@ -200,7 +200,8 @@ def test_permissions_boundary(iam: Any) -> None:
     arn = iam.create_policy(PolicyName="mp-boundary", PolicyDocument=doc("iam:*"))["Policy"]["Arn"]
     iam.create_role(RoleName="mp-bounded", AssumeRolePolicyDocument=TRUST, PermissionsBoundary=arn)
     role = iam.get_role(RoleName="mp-bounded")["Role"]
-    assert role["PermissionsBoundary"] == {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": arn}
+    assert role["PermissionsBoundary"] == {"PermissionsBoundaryType": "PermissionsBoundaryPolicy",
+                                        "PermissionsBoundaryArn": arn}
     assert iam.get_policy(PolicyArn=arn)["Policy"]["PermissionsBoundaryUsageCount"] == 1
     assert arn in {p["Arn"] for p in iam.list_policies(PolicyUsageFilter="PermissionsBoundary")["Policies"]}
     with pytest.raises(ClientError) as exc:

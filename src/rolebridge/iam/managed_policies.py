@@ -33,7 +33,7 @@ from rolebridge.iam.policy_store import (
 )
 from rolebridge.iam.registry import operation
 from rolebridge.iam.roles import get_role_or_404, role_resource
-from rolebridge.store.schema import ManagedPolicy, PolicyVersion, RolePolicyAttachment
+from rolebridge.store.schema import ManagedPolicy, PolicyVersion, Role, RolePolicyAttachment
 
 MAX_VERSIONS = 5
 MAX_ATTACHED_PER_ROLE = 10
@@ -359,3 +359,33 @@ def list_attached_role_policies(ctx: CallContext, p: dict[str, Any]) -> dict[str
     shapes.sort(key=lambda a: a["PolicyArn"])
     return paging.page(shapes, lambda a: a["PolicyArn"], p, "AttachedPolicies")
 
+
+
+@operation("iam", "ListEntitiesForPolicy", resource=_policy_arn_param)
+def list_entities_for_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """The caller's roles that use the policy: attached (``PermissionsPolicy``), as permissions
+    boundary (``PermissionsBoundary``), or either when no ``PolicyUsageFilter`` is given.
+
+    rolebridge has no IAM users or groups, so ``PolicyUsers`` and ``PolicyGroups`` are always empty
+    and an ``EntityFilter`` other than ``Role`` lists nothing. Roles are listed by name; the Marker
+    is the last name returned (``iam/paging.py``).
+    """
+    account = _account(ctx)
+    usage = p.get("PolicyUsageFilter")
+    prefix = p.get("PathPrefix") or "/"
+    entity = p.get("EntityFilter")
+    with ctx.store.read() as s:
+        arn = get_policy_or_404(s, account, p["PolicyArn"]).arn
+        roles: dict[int, Role] = {}
+        if entity in (None, "Role"):
+            if usage in (None, "PermissionsPolicy"):
+                roles.update((r.id, r) for r in s.execute(select(Role).join(
+                    RolePolicyAttachment, RolePolicyAttachment.role_pk == Role.id).where(
+                    RolePolicyAttachment.account_id == account, RolePolicyAttachment.policy_arn == arn)).scalars())
+            if usage in (None, "PermissionsBoundary"):
+                roles.update((r.id, r) for r in s.execute(select(Role).where(
+                    Role.account_id == account, Role.permissions_boundary == arn)).scalars())
+        shapes = sorted(({"RoleName": r.name, "RoleId": r.role_id} for r in roles.values()
+                         if r.path.startswith(prefix)), key=lambda r: r["RoleName"].lower())
+    out = paging.page(shapes, lambda r: r["RoleName"].lower(), p, "PolicyRoles")
+    return {"PolicyGroups": [], "PolicyUsers": [], **out}

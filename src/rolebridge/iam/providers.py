@@ -169,7 +169,14 @@ def remove_client_id(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
 
 @operation("iam", "UpdateOpenIDConnectProviderThumbprint", resource=_arn_param)
 def update_thumbprints(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """Replaces the list (not merged). Only CreateOpenIDConnectProvider may leave it out (IAM then
+    fetches one): an update needs at least one thumbprint (the Terraform AWS provider skips the
+    call for an empty list because IAM refuses it, hashicorp/terraform-provider-aws#40509). The text is
+    the InvalidInput IAM gave for an empty list while Create still required one (#29963, 2023);
+    that Update words it the same is inferred."""
     thumbprints = _check_thumbprints(list(p.get("ThumbprintList") or []))
+    if not thumbprints:
+        raise errors.InvalidInput("Thumbprint list must contain at least one entry.")
 
     def change(row: OIDCProvider) -> None:
         row.thumbprints = thumbprints

@@ -78,7 +78,7 @@ def role_shape(ctx: CallContext, row: Role, *, full: bool = True) -> dict[str, A
     if full:
         if row.permissions_boundary:
             out["PermissionsBoundary"] = {
-                "PermissionsBoundaryType": "Policy",
+                "PermissionsBoundaryType": "PermissionsBoundaryPolicy",
                 "PermissionsBoundaryArn": row.permissions_boundary,
             }
         if row.tags:
@@ -197,16 +197,9 @@ def delete_role_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
 def list_role_policies(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.read() as s:
         row = get_role_or_404(s, _account(ctx), p["RoleName"])
-        names = s.execute(
-            select(RolePolicy.name).where(RolePolicy.role_pk == row.id).order_by(RolePolicy.name)
-        ).scalars().all()
-    start = int(p["Marker"]) if str(p.get("Marker") or "").isdigit() else 0
-    size = int(p.get("MaxItems") or 100)
-    page = list(names[start : start + size])
-    out: dict[str, Any] = {"PolicyNames": page, "IsTruncated": start + size < len(names)}
-    if out["IsTruncated"]:
-        out["Marker"] = str(start + size)
-    return out
+        names = s.execute(select(RolePolicy.name).where(RolePolicy.role_pk == row.id)).scalars().all()
+    # sorted here, not by the database: the marker compares names as Python does, whatever the collation
+    return paging.page(sorted(names), str, p, "PolicyNames")
 
 
 @operation("iam", "UpdateRole", resource=_role_resource)
@@ -298,3 +291,17 @@ def delete_role_permissions_boundary(ctx: CallContext, p: dict[str, Any]) -> dic
     ctx.services.invalidate()
     return {}
 
+
+
+@operation("iam", "ListInstanceProfilesForRole", resource=_role_resource)
+def list_instance_profiles_for_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """rolebridge has no instance profiles (there is no EC2 here), so an existing role is in none.
+
+    Tools still ask before deleting a role (the Terraform AWS provider removes the role from each
+    profile first), so the answer is AWS's for a role without profiles: an empty list, and
+    ``NoSuchEntity`` for a role that does not exist.
+    """
+    with ctx.store.read() as s:
+        get_role_or_404(s, _account(ctx), p["RoleName"])
+    paging.decode_marker(p.get("Marker"))  # we never issue one here: any marker is refused
+    return {"InstanceProfiles": [], "IsTruncated": False}
