@@ -13,10 +13,12 @@ had another value, or were ignored. The sessions used:
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 from s3_helpers import error_code, role_session, s3_client
@@ -151,6 +153,28 @@ def test_secure_transport_is_true_over_https(world: World) -> None:
         read_stmt("cond-tls", "*", {"Bool": {"aws:SecureTransport": "true"}}, effect="Deny")])
     assert not get_ok(world.reader, bucket)
     assert not get_ok(world.owner, bucket)
+
+
+def _presigned_get(world: World, bucket: str, max_tls: ssl.TLSVersion) -> int:
+    signer = s3_client(world.server, account=OWNER, signature_version="s3v4")
+    url = signer.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": KEY})
+    context = ssl.create_default_context(cafile=world.server.ca_bundle)
+    context.maximum_version = max_tls
+    with httpx.Client(verify=context) as client:
+        return client.get(url).status_code
+
+
+def test_tls_version_is_the_negotiated_one(world: World) -> None:
+    """s3:TlsVersion comes from the connection: a TLS 1.2 client and a TLS 1.3 client differ."""
+    bucket = make_bucket(world, "cond-tlsver", [
+        read_stmt("cond-tlsver", "*", {"NumericLessThan": {"s3:TlsVersion": "1.3"}}, effect="Deny")])
+    assert _presigned_get(world, bucket, ssl.TLSVersion.TLSv1_3) == 200
+    assert _presigned_get(world, bucket, ssl.TLSVersion.TLSv1_2) == 403
+    set_policy(world, bucket, [
+        read_stmt("cond-tlsver", "*", {"NumericEquals": {"s3:TlsVersion": "1.2"}}, effect="Deny")])
+    assert _presigned_get(world, bucket, ssl.TLSVersion.TLSv1_3) == 200
+    assert _presigned_get(world, bucket, ssl.TLSVersion.TLSv1_2) == 403
+    assert get_ok(world.owner, bucket)  # boto3 negotiates TLS 1.3 here
 
 
 def test_source_ip(world: World) -> None:
