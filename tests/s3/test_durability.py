@@ -4,7 +4,9 @@ Workers upload multipart objects in a loop (each part's content derived from the
 object can be checked without keeping it). The server is killed with SIGKILL while uploads and
 completions are in flight, then restarted on the same data dir. Every object whose
 CompleteMultipartUpload returned must be present and byte-identical; any other object present
-(completion committed, response lost) must be whole too; nothing else may exist.
+(completion committed, response lost) must be whole too; nothing else may exist. Every upload whose
+CreateMultipartUpload returned is then exactly one of: a visible object, or an upload still listed
+(abortable); never both, never neither.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def test_kill9_during_concurrent_multipart(tmp_path):  # type: ignore[no-untyped
     srv = start_server(tmp_path / "data", tmp_path / "home")
     completed: list[str] = []
     attempted: list[str] = []
+    created: list[str] = []
     stop = threading.Event()
     lock = threading.Lock()
     try:
@@ -54,6 +57,8 @@ def test_kill9_during_concurrent_multipart(tmp_path):  # type: ignore[no-untyped
                     attempted.append(key)
                 try:
                     up = client.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
+                    with lock:
+                        created.append(key)
                     parts = []
                     for number, data in ((1, part_bytes(key, 1, PART)), (2, part_bytes(key, 2, 1000 + len(key)))):
                         etag = client.upload_part(Bucket=BUCKET, Key=key, UploadId=up, PartNumber=number,
@@ -97,9 +102,16 @@ def test_kill9_during_concurrent_multipart(tmp_path):  # type: ignore[no-untyped
         for key in present:  # every visible object is whole, including completions whose answer was lost
             body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
             assert body == object_bytes(key), key
-        # interrupted uploads are still listed (abortable), never visible as objects
+        # interrupted uploads are still listed (abortable), never visible as objects: Complete makes the
+        # object visible and removes the upload in one transaction, and each key is uploaded once
         uploads = s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
-        assert all(u["Key"] not in present or u["Key"] in attempted for u in uploads)
+        open_keys = [u["Key"] for u in uploads]
+        assert len(open_keys) == len(set(open_keys)), f"an upload listed twice: {sorted(open_keys)}"
+        assert set(open_keys) <= set(attempted), f"uploads nobody started: {sorted(set(open_keys) - set(attempted))}"
+        both = sorted(set(open_keys) & set(present))
+        assert not both, f"visible objects whose upload is still open: {both}"
+        vanished = sorted(set(created) - set(present) - set(open_keys))
+        assert not vanished, f"created uploads neither completed nor listed: {vanished}"
         for u in uploads:
             s3.abort_multipart_upload(Bucket=BUCKET, Key=u["Key"], UploadId=u["UploadId"])
         assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []

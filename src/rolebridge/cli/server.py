@@ -108,6 +108,9 @@ def serve(data_dir: str | None, database_url: str | None, host: str, port: int, 
         http="rolebridge.http.protocol:DeadlineHttpToolsProtocol" if _best("httptools", "h11") == "httptools"
         else "h11", lifespan="off",
         timeout_keep_alive=30, limit_concurrency=4096, timeout_graceful_shutdown=10,
+        # the peer address is the client's: uvicorn would otherwise take X-Forwarded-For from any
+        # loopback client, letting a local job choose its own aws:SourceIp (and its audit address)
+        proxy_headers=False,
     )
     sock.listen(2048)
     # the journal's follower also moves in what a crashed server left; readers never wait for it (they

@@ -12,7 +12,13 @@ everyone else out (seen: 4,200 half-open requests from one process in 7 s). Here
   fault).
 
 A connection past its deadline is aborted; so are connections with nothing left to answer when the
-server stops (``shutdown``). Both are 30 s (``ROLEBRIDGE_HEADER_TIMEOUT`` and
+server stops (``shutdown``).
+
+It also reports the connection's TLS parameters in each request's scope as the ASGI TLS extension
+(``scope["extensions"]["tls"]``, asgiref's "TLS Extension": ``tls_version`` 0x0303 for TLS 1.2,
+0x0304 for TLS 1.3, ...), read from the connection's ``ssl_object``; uvicorn itself does not set it.
+S3's ``s3:TlsVersion`` condition key comes from there (``s3/authz.py``). Over the h11 fallback the
+extension is absent, and so is the key. Both are 30 s (``ROLEBRIDGE_HEADER_TIMEOUT`` and
 ``ROLEBRIDGE_BODY_IDLE_TIMEOUT`` override them). Passed to uvicorn as ``Config(http=...)``; it must be
 importable by name for ``--workers N``.
 """
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -39,12 +46,27 @@ HEADER_TIMEOUT = _seconds("ROLEBRIDGE_HEADER_TIMEOUT", 30.0)
 BODY_IDLE_TIMEOUT = _seconds("ROLEBRIDGE_BODY_IDLE_TIMEOUT", 30.0)
 
 
+_TLS_VERSIONS = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+
+
+def tls_extension(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> dict[str, Any] | None:
+    """The ASGI TLS extension for a connection (None when it is not TLS or the version is unknown)."""
+    if ssl_object is None:
+        return None
+    version = _TLS_VERSIONS.get(ssl_object.version() or "")
+    if version is None:
+        return None
+    return {"server_cert": None, "client_cert_chain": [], "client_cert_name": None, "client_cert_error": None,
+            "tls_version": version, "cipher_suite": None}
+
+
 class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
         self._in_body = False
         self._stopping = False
+        self._tls: dict[str, Any] | None = None
 
     # -- deadlines ---------------------------------------------------------------------------------
     def _arm(self, seconds: float) -> None:
@@ -67,6 +89,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     # -- uvicorn's protocol ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._tls = tls_extension(transport.get_extra_info("ssl_object"))
         self._arm(HEADER_TIMEOUT)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -75,6 +98,8 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        if self._tls is not None:
+            self.scope["extensions"] = {"tls": self._tls}  # type: ignore[typeddict-unknown-key]
         if self._deadline is None:  # a pipelined or kept-alive request: its own header deadline
             self._arm(HEADER_TIMEOUT)
 

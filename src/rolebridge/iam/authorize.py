@@ -83,6 +83,12 @@ def session_policies(ctx: CallContext, caller: Caller) -> list[Any]:
 
 
 def request_context(ctx: CallContext, caller: Caller) -> dict[str, Any]:
+    """The global condition keys of a signed call.
+
+    ``aws:username`` is absent on purpose: AWS includes it only for IAM users, and the principals
+    here are account roots and role sessions, which AWS gives none. ``aws:PrincipalArn`` of a role
+    session is the role's ARN (with its path), never the session's.
+    """
     context: dict[str, Any] = {
         "aws:PrincipalArn": caller.role_arn or caller.arn,
         "aws:PrincipalAccount": caller.account_id,

@@ -62,6 +62,7 @@ _ROUTES: dict[tuple[str, str, str], tuple[str, Handler]] = {
     ("GET", "object", "tagging"): ("GetObjectTagging", tagging.get_object_tagging),
     ("DELETE", "object", "tagging"): ("DeleteObjectTagging", tagging.delete_object_tagging),
 }
+_COPY_OPERATIONS = {"PutObject": "CopyObject", "UploadPart": "UploadPartCopy"}
 _SUBRESOURCES = ("uploads", "uploadId", "delete", "policy", "tagging", "location")
 # subresources S3 has and this server does not: NotImplemented, never a silent wrong answer
 _UNSUPPORTED = ("acl", "versioning", "versions", "cors", "lifecycle", "website", "encryption", "replication",
@@ -162,6 +163,8 @@ class S3Middleware:
         try:
             query = _first_values(query_string)
             operation, handler = route(request.method, address, query)
+            if "x-amz-copy-source" in headers:  # the same handlers; the trail names the copy as S3 does
+                operation = _COPY_OPERATIONS.get(operation, operation)
             auth: Authenticated = authenticate(services, method=request.method, raw_path=raw_path,
                                                query_string=query_string, headers=headers, query=query, now=now)
             ctx.caller = auth.caller

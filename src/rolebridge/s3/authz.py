@@ -8,6 +8,10 @@ One call to ``policy.evaluate`` per action, with:
 - resource side: the bucket policy, with ``resource_account`` = the bucket owner, so a principal
   from another account needs both its own allow and the bucket policy's allow.
 Denials carry AWS's current message form and the evaluation result as the explanation.
+
+``s3:TlsVersion`` is the version the connection negotiated, as the server's HTTP protocol reports it
+in the ASGI TLS extension (``http/protocol.py``); where that is not reported the key is absent
+rather than guessed.
 """
 
 from __future__ import annotations
@@ -60,6 +64,15 @@ def _principal(caller: Caller | None) -> Principal:
     return principal_of(caller)
 
 
+def tls_version(scope: Mapping[str, Any]) -> str | None:
+    """``s3:TlsVersion`` ("1.2", "1.3") from the ASGI TLS extension's ``tls_version`` (0x0303, 0x0304)."""
+    tls = (scope.get("extensions") or {}).get("tls") or {}
+    version = tls.get("tls_version")
+    if not isinstance(version, int) or not 0x0301 <= version <= 0x03FF:
+        return None
+    return f"1.{(version & 0xFF) - 1}"
+
+
 def condition_context(call: S3Call, bucket: BucketView | None, extra: Mapping[str, Any]) -> dict[str, Any]:
     caller = call.auth.caller
     ctx = call.ctx
@@ -70,8 +83,9 @@ def condition_context(call: S3Call, bucket: BucketView | None, extra: Mapping[st
         context["s3:signatureversion"] = "AWS4-HMAC-SHA256"
         context["s3:authType"] = call.auth.auth_type
         context["s3:x-amz-content-sha256"] = call.headers.get("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
-    if ctx.secure:
-        context["s3:TlsVersion"] = "1.3"
+    tls = tls_version(call.request.scope) if ctx.secure else None
+    if tls is not None:
+        context["s3:TlsVersion"] = tls
     if bucket is not None:
         context["s3:ResourceAccount"] = bucket.account_id
     acl = call.headers.get("x-amz-acl")

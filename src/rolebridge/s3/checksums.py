@@ -4,6 +4,14 @@ A ``Digests`` object is fed every byte once; at the end ``verify`` compares what
 declared (headers, or trailers after an aws-chunked body) with what arrived. Any mismatch is
 ``BadDigest`` and the caller discards the temporary file, so nothing is stored.
 S3 sends checksums base64-encoded: CRC32/CRC32C as 4 big-endian bytes, SHA-1/SHA-256 as digests.
+
+CRC64NVME (which S3 itself also accepts) is refused with S3's InvalidRequest, nothing stored. That
+is enough for the clients this server serves: botocore (1.44, so boto3 and the AWS CLI v1) sends
+CRC32 on every request that carries a checksum by default (``request_checksum_calculation`` =
+``when_supported``, ``DEFAULT_CHECKSUM_ALGORITHM = "CRC32"``); it sends CRC64NVME only when a caller
+asks for it, and then only with ``awscrt`` installed (else it raises MissingDependencyException).
+``tests/s3/test_checksum_defaults.py`` fails if that default changes; supporting CRC64NVME would
+then take ``awscrt.checksums.crc64nvme`` (AWS's maintained implementation, what botocore uses).
 """
 
 from __future__ import annotations

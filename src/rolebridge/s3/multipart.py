@@ -1,16 +1,23 @@
-"""Multipart uploads: Create, UploadPart, Complete, Abort, ListParts, ListMultipartUploads.
+"""Multipart uploads: Create, UploadPart, UploadPartCopy, Complete, Abort, ListParts, ListMultipartUploads.
 
 Each part is its own durable blob and row. Complete concatenates the listed parts into a new
 blob (fsynced and renamed), then in ONE transaction makes the object visible and removes the
 upload and its parts; only then are the part blobs deleted. A crash at any point leaves either
 the upload in progress (object absent) or the completed object (upload gone), never a partial
 object.
+
+UploadPartCopy is an UploadPart request with ``x-amz-copy-source`` (and optionally
+``x-amz-copy-source-range: bytes=first-last``): the part's bytes are read from a stored object
+instead of the body. It needs ``s3:GetObject`` on the source (with its tags as
+``s3:ExistingObjectTag/*``) and ``s3:PutObject`` on the destination (with ``s3:x-amz-copy-source``),
+obeys the ``x-amz-copy-source-if-*`` conditions, and stores the part like any other.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import uuid
 
 import anyio.to_thread
@@ -23,13 +30,24 @@ from rolebridge.s3.addressing import check_key
 from rolebridge.s3.authz import bucket_arn, check, object_arn
 from rolebridge.s3.buckets import load_bucket, owner
 from rolebridge.s3.call import S3Call, consume, read_small
-from rolebridge.s3.checksums import ALGORITHMS, b64, composite, new_hasher
-from rolebridge.s3.objects import ObjectMeta, meta_from_headers, tag_context
+from rolebridge.s3.checksums import ALGORITHMS, Digests, b64, composite, new_hasher
+from rolebridge.s3.objects import (
+    ObjectMeta,
+    ObjectView,
+    check_conditions,
+    find_object,
+    meta_from_headers,
+    parse_copy_source,
+    tag_context,
+)
+from rolebridge.s3.storage import TempBlob
 from rolebridge.store.schema import S3Object, S3Part, S3Upload
 
 MAX_PART = 5 * 1024**3
 MIN_PART = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10000
+COPY_CHUNK = 8 << 20
+_COPY_RANGE = re.compile(r"bytes=(\d+)-(\d+)")
 FULL_OBJECT = "FULL_OBJECT"
 
 
@@ -90,7 +108,7 @@ def _part_number(raw: str | None) -> int:
 
 async def upload_part(call: S3Call) -> Response:
     if "x-amz-copy-source" in call.headers:
-        raise errors.NotImplementedS3("UploadPartCopy is not implemented")
+        return await upload_part_copy(call)
     bucket = load_bucket(call)
     number = _part_number(call.query.get("partNumber"))
     upload = _load_upload(call, call.query["uploadId"])
@@ -105,6 +123,14 @@ async def upload_part(call: S3Call) -> Response:
         raise
     etag = f'"{digests.md5.hexdigest()}"'
     checksums = digests.values()
+    _store_part(call, upload, number, blob=blob, size=digests.size, etag=etag, checksums=checksums)
+    return Response(status_code=200, headers={"ETag": etag, **{f"x-amz-checksum-{a.lower()}": v
+                                                               for a, v in checksums.items()}})
+
+
+def _store_part(call: S3Call, upload: S3Upload, number: int, *, blob: str, size: int, etag: str,
+                checksums: dict[str, str]) -> None:
+    """Record the durable ``blob`` as part ``number`` (replacing an earlier one), or drop it."""
     old = None
     try:
         with call.ctx.store.tx() as s:
@@ -113,18 +139,85 @@ async def upload_part(call: S3Call) -> Response:
             row = s.execute(select(S3Part).where(S3Part.upload_id == upload.upload_id,
                                                  S3Part.part_number == number)).scalar_one_or_none()
             if row is None:
-                s.add(S3Part(upload_id=upload.upload_id, part_number=number, size=digests.size, etag=etag, blob=blob,
+                s.add(S3Part(upload_id=upload.upload_id, part_number=number, size=size, etag=etag, blob=blob,
                              checksums=checksums, last_modified=call.ctx.now))
             else:
                 old = row.blob
-                row.size, row.etag, row.blob, row.checksums = digests.size, etag, blob, checksums
+                row.size, row.etag, row.blob, row.checksums = size, etag, blob, checksums
                 row.last_modified = call.ctx.now
     except Exception:
         call.blobs.delete([blob])
         raise
     call.blobs.delete([old])
-    return Response(status_code=200, headers={"ETag": etag, **{f"x-amz-checksum-{a.lower()}": v
-                                                               for a, v in checksums.items()}})
+
+
+def _copy_range(header: str | None, size: int) -> tuple[int, int]:
+    """(start, length) of ``x-amz-copy-source-range`` (the whole object when absent)."""
+    if header is None:
+        if size > MAX_PART:
+            raise errors.InvalidRequest("The specified copy source is larger than the maximum allowable size "
+                                        f"for a copy source: {MAX_PART}")
+        return 0, size
+    m = _COPY_RANGE.fullmatch(header.strip())
+    if m is None:
+        raise errors.InvalidArgument("The x-amz-copy-source-range value must be of the form bytes=first-last "
+                                     "where first and last are the zero-based offsets of the first and last "
+                                     "bytes to copy")
+    first, last = int(m.group(1)), int(m.group(2))
+    if first > last or last >= size:
+        raise errors.InvalidArgument(f"Range specified is not valid for source object of size: {size}")
+    if last - first + 1 > MAX_PART:
+        raise errors.EntityTooLarge()
+    return first, last - first + 1
+
+
+def _copy_into(call: S3Call, temp: TempBlob, source: ObjectView, start: int, length: int,
+               digests: Digests) -> str:
+    """Copy ``length`` bytes of the source blob from ``start`` into ``temp``, digesting them; commit."""
+    with open(call.blobs.path(source.blob), "rb") as f:
+        f.seek(start)
+        left = length
+        while left > 0:
+            block = f.read(min(COPY_CHUNK, left))
+            if not block:
+                raise OSError(f"blob {source.blob} is shorter than its row says")
+            digests.update(block)
+            temp.write(block)
+            left -= len(block)
+    return temp._commit_sync()
+
+
+async def upload_part_copy(call: S3Call) -> Response:
+    src_bucket_name, src_key = parse_copy_source(call.headers["x-amz-copy-source"])
+    src_bucket = load_bucket(call, src_bucket_name)
+    bucket = load_bucket(call)
+    number = _part_number(call.query.get("partNumber"))
+    upload = _load_upload(call, call.query["uploadId"])
+    source = find_object(call, src_bucket.name, src_key)
+    check(call, "s3:GetObject", object_arn(src_bucket.name, src_key), src_bucket,
+          tag_context(source.tags if source else [], "s3:ExistingObjectTag"))
+    if source is None:
+        raise errors.NoSuchKey()
+    check(call, "s3:PutObject", object_arn(bucket.name, call.key), bucket,
+          {"s3:x-amz-copy-source": f"{src_bucket.name}/{src_key}"})
+    check_conditions(call.headers, source, prefix="x-amz-copy-source-")
+    start, length = _copy_range(call.headers.get("x-amz-copy-source-range"), source.size)
+    await read_small(call, 0)
+    algo, _kind = _algorithm(upload.checksum_algorithm)
+    digests = Digests([algo] if algo else [])
+    temp = call.blobs.temp()
+    try:
+        blob = await anyio.to_thread.run_sync(_copy_into, call, temp, source, start, length, digests)
+    except BaseException:
+        temp.discard()
+        raise
+    etag = f'"{digests.md5.hexdigest()}"'
+    checksums = digests.values()
+    _store_part(call, upload, number, blob=blob, size=length, etag=etag, checksums=checksums)
+    doc: dict[str, object] = {"ETag": etag, "LastModified": xml.timestamp(call.ctx.now)}
+    for a, v in checksums.items():
+        doc[f"Checksum{a}"] = v
+    return Response(xml.document("CopyPartResult", doc), media_type="application/xml")
 
 
 def _requested_parts(body: bytes) -> list[tuple[int, str, dict[str, str]]]:

@@ -331,7 +331,7 @@ async def delete_objects(call: S3Call) -> Response:
 
 
 # -- CopyObject ------------------------------------------------------------------------------------
-def _copy_source(value: str) -> tuple[str, str]:
+def parse_copy_source(value: str) -> tuple[str, str]:
     source = urllib.parse.unquote(value.split("?", 1)[0]).lstrip("/")
     bucket, sep, key = source.partition("/")
     if not sep or not bucket or not key:
@@ -340,7 +340,7 @@ def _copy_source(value: str) -> tuple[str, str]:
 
 
 async def copy_object(call: S3Call) -> Response:
-    src_bucket_name, src_key = _copy_source(call.headers["x-amz-copy-source"])
+    src_bucket_name, src_key = parse_copy_source(call.headers["x-amz-copy-source"])
     src_bucket = load_bucket(call, src_bucket_name)
     dst_bucket = load_bucket(call)
     check_key(call.key)
