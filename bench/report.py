@@ -33,8 +33,9 @@ def _ratio(a: float | None, b: float | None) -> str:
 
 def main_table(results: dict[str, Any]) -> list[str]:
     lines = ["| operation | conns | workers | rolebridge req/s | p50 ms | p99 ms | server CPU µs/req "
-             "| floor HTTPS req/s | floor HTTP req/s | moto req/s (p50 / p99 ms) | ÷ moto | ÷ floor HTTPS |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| + audit indexer CPU µs/req | floor HTTPS req/s | floor HTTP req/s | moto req/s (p50 / p99 ms) "
+             "| ÷ moto | ÷ floor HTTPS |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for op in OPS:
         for c in (8, 64):
             for w in (1, 2):
@@ -45,6 +46,7 @@ def main_table(results: dict[str, Any]) -> list[str]:
                 lines.append(
                     f"| {SHORT[op]} | {c} | {w} | **{_fmt(rb and rb['rps'])}** | {_fmt(rb and rb['p50_ms'], 2)} "
                     f"| {_fmt(rb and rb['p99_ms'], 2)} | {_fmt(rb and rb['server_cpu_us_per_req'])} "
+                    f"| {_fmt(rb and rb.get('indexer_cpu_us_per_req'))} "
                     f"| {_fmt(fh and fh['rps'])} | {_fmt(fp and fp['rps'])} "
                     f"| {_fmt(mo and mo['rps'])} ({_fmt(mo and mo['p50_ms'], 1)} / {_fmt(mo and mo['p99_ms'], 1)}) "
                     f"| {_ratio(rb and rb['rps'], mo and mo['rps'])} | {_ratio(rb and rb['rps'], fh and fh['rps'])} |")
@@ -106,8 +108,8 @@ def rss_table(results: dict[str, Any]) -> list[str]:
 def in_process_table(results: dict[str, Any]) -> list[str]:
     ip = results.get("in_process", {})
     w1, w64, wo = ip.get("with_audit", {}), ip.get("with_audit_64", {}), ip.get("without_audit", {})
-    lines = ["| operation | with audit trail, 1 in flight (a commit each) | with audit trail, 64 in flight "
-             "(group commit) | without audit trail | audit trail's share under load |", "|---|---|---|---|---|"]
+    lines = ["| operation | with audit trail, 1 in flight (an fsync each) | with audit trail, 64 in flight "
+             "(group fsync) | without audit trail | audit trail's share under load |", "|---|---|---|---|---|"]
     for op in OPS:
         a = (w1.get(op) or {}).get("cpu_us_per_request")
         c = (w64.get(op) or {}).get("cpu_us_per_request")
@@ -274,11 +276,15 @@ NOTES = """\
   JWKS, OIDC providers and roles come from an in-process cache (`src/rolebridge/lookup_cache.py`).
 - Policies are compiled once per document text (`policy.compile_policy` is cached by content).
 - No database read for the session token: it is AES-GCM sealed, opened with the server key.
-- The one database write per request is the audit trail's: the request path hands the call's raw
-  inputs to a writer thread once per event-loop iteration; that thread shapes the CloudTrail
-  events and commits them in groups; the response waits for its commit (nothing acknowledged may
-  be lost). Several worker processes on one SQLite file take turns through a `flock` (SQLite's
-  own busy handler sleeps up to 100 ms per retry: p99 was 0.6-2.6 s with two workers).
+- No database write per request. The audit trail is durable before the answer, but in a file: the
+  request path hands the call's raw inputs to a writer thread once per event-loop iteration; that
+  thread shapes the CloudTrail events and appends them to this process's journal segment with one
+  `fdatasync` per batch (the GIL is released while the disk works); the response waits for it
+  (nothing acknowledged may be lost). A follower process at `nice 10` moves the journal into the
+  `audit_events` table off the request path; its CPU is the "+ audit indexer" column, measured
+  from the start of each wrk run until it has caught up (`docs/storage.md`).
+- Random ids, secrets and GCM nonces come from a per-thread 4 KiB block of `os.urandom` (one
+  system call per ~250 values, fork-safe: `randomness.py`).
 - Every `POST /` Query call is answered by `http/query_api.QueryEndpoint` in front of Starlette
   (the same `answer_query` as the Starlette route, which still serves GET and POST with a query
   string); XML is written by per-shape writers compiled from botocore's output shapes; SigV4's
@@ -286,17 +292,18 @@ NOTES = """\
 
 ### Cache consistency (across workers, servers and the CLI)
 
-Every IAM or issuer write, once committed, bumps the `settings` row `iam_generation`
-(`Services.invalidate()`, called by every IAM handler after its transaction and by
-`cluster create/rotate`). Every cached lookup first reads that row on a connection the process keeps
-open (a primary-key read: microseconds on SQLite, one round trip on PostgreSQL); a different value
-drops the process's whole cache. Guarantee: **a request that starts after an IAM write was
-acknowledged sees it, in every process sharing the database** (the bump commits before the
-acknowledgement, and the counter is read before the data). That is stronger than AWS (IAM is
+Every IAM or issuer write, once committed, bumps the generation counter (`Services.invalidate()`,
+called by every IAM handler after its transaction and by `cluster create/rotate`): the `settings`
+row `iam_generation`, and on SQLite also an 8-byte file beside the database that every process maps
+into memory. Every cached lookup first reads the counter (on SQLite the mapped file, a fraction of a
+microsecond; on PostgreSQL the row, one round trip, since servers may be on several hosts); a
+different value drops the process's whole cache. Guarantee: **a request that starts after an IAM
+write was acknowledged sees it, in every process sharing the database** (the bump happens before
+the acknowledgement, and the counter is read before the data). That is stronger than AWS (IAM is
 eventually consistent). Backstops: entries expire after 10 s even without a bump (a writer that
 bypasses `invalidate()` or dies between commit and bump), and when the counter cannot be read the
 cache is bypassed (the database answers). Within one API request the counter is read once (by the
-first lookup; `LookupCache.request_scope`), so a request costs one primary-key read, not three.
+first lookup; `LookupCache.request_scope`).
 
 ### Profile: which part costs what, and what would change it
 
@@ -308,32 +315,40 @@ server under `wrk -c64`, and with `bench/profile_path.py` in-process. What was d
 2. The audit trail: events are shaped on the writer thread from raw inputs captured on the request
    path, handed over once per loop iteration, and the writer wakes each loop once per commit;
    member values are copied without a call each; the token's claims come from the handler instead
-   of a second decode. With two workers, the flock above removed second-long tails.
+   of a second decode. With two workers, a flock between the workers' SQLite commits removed
+   second-long tails (no longer needed since item 4: each process appends to its own journal).
 3. XML 24 % -> ~6 % (compiled per-shape writers instead of ElementTree + `tostring`); SigV4 from a
    third of a signed GetCallerIdentity to ~9 %; base64url 3x cheaper (`bytes.translate`, no
    regular expression); base32 ids without `base64.b32encode`'s Python loop.
 
-Together with the earlier lookup cache these took AssumeRoleWithWebIdentity at 64 connections
-from 595 to the figures above (one worker), and signed GetCallerIdentity from 701.
+4. The audit trail's database insert left the request path (2026-12-04): measured side by side
+   in-process on one core with 64 calls in flight, the trail cost ~130 µs of CPU per
+   AssumeRoleWithWebIdentity when each batch was an SQLite transaction (event row, five indexes,
+   the writer holding the GIL for the insert) and ~50 µs with the fsynced journal; for
+   GetCallerIdentity ~130 -> ~40 µs. Moving the journal into the table costs ~42 µs per event in
+   bulk (`audit/ingest.py`, one transaction per 4 MB), niced and off the request path.
+5. The IAM generation counter on SQLite became a mapped file (one query per request less), random
+   values come a block at a time, and form bodies are split without unquoting components that hold
+   no escapes (`parse_qsl` unquoted the 1 KB token character by character).
 
-Where an AssumeRoleWithWebIdentity's interpreter time goes now (one worker under wrk): the handler
-~40 % (token parse 7 %, signature check 5 % of which RSA itself 4 %, credential minting 6 %, trust
-context and evaluation 5 %, provider lookup 3 %), Query decoding against botocore's input shape
-~10 %, XML ~6 %, the audit trail ~15 % on the two threads, uvicorn/httptools and TLS the rest.
-SQLite's own insert (the event row and five indexes, C code outside the interpreter) is ~30 µs per
-event, ~18 µs without the `event_name` index and the unique `event_id`.
+Items 1-3, with the earlier lookup cache, took AssumeRoleWithWebIdentity at 64 connections on one
+worker from 595 to 1,604 req/s (signed GetCallerIdentity from 701 to 2,692) in the run of
+2026-12-04 05:21; items 4-5 give the figures at the top of this page.
+
+Where a one-worker server's CPU goes now (user time under `wrk -c64`, server pinned to one core):
+about 85 % on the event loop's thread (the request path: the handler ~40 % of it, with token
+parsing, the RSA check, credential minting, trust evaluation; Query decoding, XML, uvicorn and TLS
+the rest) and about 10-15 % on the audit writer thread (shaping the event, ~12 µs, and its JSON,
+~8 µs, plus the thread hand-off); system time is under 10 %.
 
 What would change it further, in order of effect:
-1. The audit trail is still the largest single part (the in-process table above: its share under
-   load). Storing the raw call record and shaping the CloudTrail JSON when the trail is read would
-   move ~30 µs per call off the hot path; dropping two of the five indexes would save ~12 µs more.
-2. Query decoding: calls with only top-level scalar parameters (every STS call) are now decoded
-   member by member (23 -> 14 µs); the rest still walk botocore's input shape per request.
-3. Beyond that the path is a few dozen small steps of 5-25 µs each in the interpreter (RSA verify
-   21 µs, strict JSON, AES-GCM, policy evaluation, uuid4, datetime formatting). The 10x-moto and
-   25 %-of-floor targets need roughly 250 µs of server CPU per AssumeRoleWithWebIdentity including
-   TLS; CPython on this VM is at about 2x that. Getting there would mean moving the request path
-   out of the interpreter (a compiled core, or PyPy), which this project has not done.
+1. The request path is now a few dozen small steps of 5-25 µs each in the interpreter (RSA verify
+   21 µs, strict JSON, AES-GCM, policy evaluation, XML, Query decoding). The 25 %-of-floor target
+   needs roughly 250 µs of server CPU per AssumeRoleWithWebIdentity including TLS; CPython on this
+   VM is well above that. Getting there would mean moving the request path out of the interpreter
+   (a compiled core, or PyPy), which this project has not done.
+2. Shaping the CloudTrail event when the trail is read rather than when the call is answered would
+   move ~20 µs per call off the writer thread, at the price of storing the raw call record.
 
 The p99 target at 64 connections follows throughput: wrk is closed-loop, so p99 < 20 ms at 64
 connections needs well over 3,200 req/s sustained.
