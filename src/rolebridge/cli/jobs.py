@@ -62,7 +62,9 @@ def register(app: typer.Typer) -> None:
         data_dir: DataDir = None,
         database_url: DatabaseUrl = None,
     ) -> None:
-        """Run job JOB of PROJECT in ENVIRONMENT with its aws_role (explicit > job > project default)."""
+        """Run job JOB of PROJECT in ENVIRONMENT with its aws_role (explicit > job > project default).
+
+        The job runs in its project's directory: the one it was last synced from, or --project-dir."""
         from rolebridge import errors
         from rolebridge.bootstrap import open_services
         from rolebridge.cli.run import run_foreground
@@ -95,5 +97,5 @@ def register(app: typer.Typer) -> None:
         req = RunRequest(cluster=cluster_name, project=project, environment=environment,
                          command=[*spec.command, *spec.args], aws_role=role, job=name, env=spec.env,
                          retries=spec.retries, retry_backoff=spec.retry_backoff, region=region,
-                         cwd=str(project_dir) if project_dir and not project_dir.endswith(".yaml") else None)
+                         cwd=pf.workdir())
         sys.exit(run_foreground(services, req))
