@@ -1,5 +1,6 @@
 """The README's job walkthrough as a new user runs it: a job synced from its project directory runs
-there, and retries show on the console.
+there, retries show on the console, and the data account's keys exported in the shell neither hide
+the cluster account's runs nor break `--detach`; explicit platform keys filter, and say so.
 
 Accounts 340000000001 (the cluster's) and 340000000002 (the data account) belong to this module only.
 """
@@ -7,6 +8,7 @@ Accounts 340000000001 (the cluster's) and 340000000002 (the data account) belong
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -22,6 +24,7 @@ DATA_ACCOUNT = "340000000002"
 CLUSTER = "newuser"
 PROJECT = "new_user_project"
 PY = sys.executable
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +52,18 @@ jobs:
 """)
     rb("job", "sync", str(directory), data_dir=server.data_dir)
     return directory
+
+
+def data_account_shell(server: Server) -> dict[str, str]:
+    """The README walkthrough's shell: the data account's admin keys exported for the AWS CLI."""
+    keys = server.account(DATA_ACCOUNT)
+    return server.env(AWS_ACCESS_KEY_ID=keys["access_key_id"], AWS_SECRET_ACCESS_KEY=keys["secret_access_key"])
+
+
+def tenant_shell(server: Server, account_id: str) -> dict[str, str]:
+    keys = server.account(account_id)
+    return server.env(ROLEBRIDGE_ACCESS_KEY_ID=keys["access_key_id"],
+                      ROLEBRIDGE_SECRET_ACCESS_KEY=keys["secret_access_key"])
 
 
 def run_cli(server: Server, *args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -104,3 +119,52 @@ def test_retry_lines_show_on_the_console(server: Server, project: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "[rolebridge] attempt 2 of 3 in 0s (previous exit 3)\n" in out.stderr
     assert out.stdout == "second time lucky\n"
+
+
+def test_data_account_keys_in_the_shell_do_not_hide_the_cluster_accounts_runs(server: Server, project: Path) -> None:
+    shell = data_account_shell(server)
+    run_cli(server, "job", "run", f"{PROJECT}/report", "--environment", "dev", "--cluster", CLUSTER,
+            env=shell, cwd=project.parent)
+    listed = rb("runs", "list", "--project", PROJECT, data_dir=server.data_dir, env=shell)
+    assert f"/{PROJECT}/report" not in listed.stdout and f"{PROJECT}/report" in listed.stdout
+    rows = json.loads(rb("runs", "list", "--json", "--project", PROJECT, data_dir=server.data_dir, env=shell).stdout)
+    assert rows and {r["account_id"] for r in rows} == {CLUSTER_ACCOUNT}
+    shown = rb("runs", "show", rows[0]["id"], data_dir=server.data_dir, env=shell)
+    assert f"run {rows[0]['id']}" in shown.stdout
+    assert rb("runs", "logs", rows[0]["id"], data_dir=server.data_dir, env=shell).stdout.startswith("report from")
+
+
+def test_tenant_keys_filter_and_say_so(server: Server, project: Path) -> None:
+    rb("job", "run", f"{PROJECT}/report", "--environment", "dev", "--cluster", CLUSTER, data_dir=server.data_dir,
+       env=server.env())
+    run_id = json.loads(rb("runs", "list", "--json", "--project", PROJECT, data_dir=server.data_dir,
+                           env=server.env()).stdout)[0]["id"]
+    tenant = tenant_shell(server, DATA_ACCOUNT)
+    listed = rb("runs", "list", "--project", PROJECT, data_dir=server.data_dir, env=tenant)
+    assert run_id not in listed.stdout
+    assert f"account {DATA_ACCOUNT} only" in listed.stderr and "ROLEBRIDGE_ACCESS_KEY_ID" in listed.stderr
+    shown = rb("runs", "show", run_id, data_dir=server.data_dir, env=tenant, check=False)
+    assert shown.returncode == 1 and "Traceback" not in shown.stderr
+    assert "does not exist" not in shown.stderr
+    assert f"account {CLUSTER_ACCOUNT}" in shown.stderr and f"account {DATA_ACCOUNT}" in shown.stderr
+    assert "ROLEBRIDGE_ACCESS_KEY_ID" in shown.stderr
+    scoped = rb("runs", "show", run_id, "--account", DATA_ACCOUNT, data_dir=server.data_dir, env=server.env(),
+                check=False)
+    assert scoped.returncode == 1 and f"--account {CLUSTER_ACCOUNT}" in scoped.stderr
+    mine = rb("runs", "list", "--json", "--project", PROJECT, data_dir=server.data_dir,
+              env=tenant_shell(server, CLUSTER_ACCOUNT))
+    assert run_id in {r["id"] for r in json.loads(mine.stdout)}
+
+
+def test_detach_with_the_data_accounts_keys_exported_works_like_foreground(server: Server, project: Path) -> None:
+    shell = data_account_shell(server)
+    out = run_cli(server, "job", "run", f"{PROJECT}/report", "--environment", "dev", "--cluster", CLUSTER,
+                  "--detach", env=shell, cwd=project.parent)
+    assert out.returncode == 0, out.stderr
+    assert re.fullmatch(UUID, out.stdout.strip())
+    assert wait_ended(server, out.stdout.strip(), shell)["status"] == "succeeded"
+    # explicit platform keys of another account: a clear refusal naming both accounts
+    refused = run_cli(server, "job", "run", f"{PROJECT}/report", "--environment", "dev", "--cluster", CLUSTER,
+                      "--detach", env=tenant_shell(server, DATA_ACCOUNT), cwd=project.parent)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert CLUSTER_ACCOUNT in refused.stderr and DATA_ACCOUNT in refused.stderr

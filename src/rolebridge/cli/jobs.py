@@ -86,9 +86,9 @@ def register(app: typer.Typer) -> None:
             raise errors.NoSuchEntity(f"Project {project} has no job {name} (jobs: {', '.join(pf.jobs) or 'none'}).")
         cluster_name = proj.cluster_for_environment(services, environment, cluster)
         if detach:
-            from rolebridge.cli.runs import client_for_cluster
+            from rolebridge.cli.run_scope import cluster_client
 
-            client = client_for_cluster(services, cluster_name)
+            client = cluster_client(services, cluster_name)
             row = client.submit(project=project, job=name, environment=environment, cluster=cluster_name,
                                 aws_role=aws_role, region=region)
             typer.echo(row["id"])

@@ -1,8 +1,8 @@
 """`rolebridge runs list|show|logs|cancel|limit`: job runs, through the platform API when a server runs.
 
-With a server running, these commands call ``/api`` with a bearer token derived from an
-account's keys (the environment's keys, or the account's admin key held in the data dir); with
-no server they read the store directly, so past runs stay inspectable offline.
+Whose runs: every account's (the CLI holds the data dir: it is the operator), or one account's with
+``--account`` or ``ROLEBRIDGE_ACCESS_KEY_ID`` keys; see ``run_scope``. With a server running these
+commands call ``/api``; with none they read the store directly, so past runs stay inspectable offline.
 """
 
 from __future__ import annotations
@@ -12,80 +12,10 @@ from typing import Annotated, Any
 
 import typer
 
-from rolebridge.cli.options import DatabaseUrl, DataDir, Json, console, print_json
+from rolebridge.cli.options import DatabaseUrl, DataDir, Json, console, err_console, print_json
 
-Account = Annotated[str | None, typer.Option("--account", help="Act as this account (its admin key).")]
-
-
-def _server(services: Any) -> Any:
-    from rolebridge import errors
-    from rolebridge.platform.server_info import running_server
-
-    try:
-        return running_server(services.store.paths.data_dir)
-    except errors.ServiceUnavailable:
-        return None
-
-
-def client_for_account(services: Any, account_id: str | None, server: Any = None) -> Any:
-    from rolebridge.platform.api_client import PlatformClient, env_keys, stored_keys
-
-    server = server or _server(services)
-    if server is None:
-        from rolebridge.platform.server_info import running_server
-
-        running_server(services.store.paths.data_dir)  # raises the usual "start a server" error
-    keys = env_keys() if account_id is None else None
-    if keys is None:
-        if account_id is None:
-            raise ValueError("account_id needed")
-        keys = stored_keys(services, account_id)
-    return PlatformClient(server, *keys)
-
-
-def client_for_cluster(services: Any, cluster: str) -> Any:
-    from rolebridge.platform.api_client import env_keys
-    from rolebridge.platform.clusters import get_cluster
-
-    return client_for_account(services, None if env_keys() else get_cluster(services, cluster).account_id)
-
-
-def _clients(services: Any, account: str | None) -> list[Any] | None:
-    """API clients to ask (one per account), or None to read the store directly."""
-    from rolebridge.platform.api_client import cluster_accounts, env_keys
-
-    server = _server(services)
-    if server is None:
-        return None
-    if account is None and env_keys():
-        return [client_for_account(services, None, server)]
-    if account:
-        return [client_for_account(services, account, server)]
-    from rolebridge import errors
-
-    clients = []
-    for a in cluster_accounts(services):
-        try:  # an account made only by `cluster create` has no admin key, and so no runs to show
-            clients.append(client_for_account(services, a, server))
-        except errors.AWSError:
-            continue
-    return clients
-
-
-def _run_account(services: Any, run_id: str) -> str:
-    from rolebridge.platform.runs import get_run
-
-    return get_run(services, run_id)["account_id"]
-
-
-def _one_client(services: Any, run_id: str, account: str | None) -> Any:
-    from rolebridge.platform.api_client import env_keys
-
-    if _server(services) is None:
-        return None
-    if account is None and env_keys():
-        return client_for_account(services, None)
-    return client_for_account(services, account or _run_account(services, run_id))
+Account = Annotated[str | None, typer.Option(
+    "--account", help="Only this account's runs (default: every account's, or the ROLEBRIDGE_ACCESS_KEY_ID keys').")]
 
 
 def _when(ts: float | None) -> str:
@@ -125,16 +55,14 @@ def register(app: typer.Typer) -> None:
               json_out: Json = False) -> None:
         """Runs, newest first, with who each one became."""
         from rolebridge.bootstrap import open_services
-        from rolebridge.platform import runs
+        from rolebridge.cli.run_scope import list_runs, scope_of
 
         services = open_services(data_dir, database_url)
-        clients = _clients(services, account)
-        if clients is None:
-            rows = runs.list_runs(services, account_id=account, project=project, status=status, limit=limit)
-        else:
-            rows = [r for c in clients for r in c.runs(status=status, project=project, limit=limit)]
-            rows.sort(key=lambda r: r["created_at"], reverse=True)
-            rows = rows[:limit]
+        scope = scope_of(services, account)
+        if scope.keys is not None:  # said on stderr, so --json output stays parseable
+            err_console.print(f"runs of account {scope.account_id} only ({scope.chosen_by}); {scope.widen()}",
+                              highlight=False, soft_wrap=True)
+        rows = list_runs(services, scope, status=status, project=project, limit=limit)
         if json_out:
             print_json(rows)
             return
@@ -150,10 +78,11 @@ def register(app: typer.Typer) -> None:
              json_out: Json = False) -> None:
         """One run: identity, STS outcome of its first assume, status, times, exit code."""
         from rolebridge.bootstrap import open_services
+        from rolebridge.cli.run_scope import run_client, scope_of
         from rolebridge.platform import runs
 
         services = open_services(data_dir, database_url)
-        client = _one_client(services, run_id, account)
+        client = run_client(services, run_id, scope_of(services, account))
         row = client.run(run_id) if client else runs.get_run(services, run_id)
         if json_out:
             print_json(row)
@@ -165,10 +94,11 @@ def register(app: typer.Typer) -> None:
              = False, account: Account = None, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
         """The run's captured stdout and stderr."""
         from rolebridge.bootstrap import open_services
+        from rolebridge.cli.run_scope import run_client, scope_of
         from rolebridge.platform import runs
 
         services = open_services(data_dir, database_url)
-        client = _one_client(services, run_id, account)
+        client = run_client(services, run_id, scope_of(services, account))
         out = sys.stdout
         if client is not None:
             if follow:
@@ -190,10 +120,11 @@ def register(app: typer.Typer) -> None:
                json_out: Json = False) -> None:
         """Stop a run: its processes are killed and its token file deleted."""
         from rolebridge.bootstrap import open_services
+        from rolebridge.cli.run_scope import run_client, scope_of
         from rolebridge.platform import runs
 
         services = open_services(data_dir, database_url)
-        client = _one_client(services, run_id, account)
+        client = run_client(services, run_id, scope_of(services, account))
         row = client.cancel(run_id) if client else runs.cancel_run(services, run_id)
         if json_out:
             print_json(row)
