@@ -83,6 +83,20 @@ def _stop_indexer(indexer: subprocess.Popen[bytes]) -> None:
 
 def serve(data_dir: str | None, database_url: str | None, host: str, port: int, public_url: str | None,
           workers: int = 1, log_level: str = "warning") -> None:
+    """Serve until stopped, as the data dir's only server: its lock is taken before anything of the data
+    dir is touched and let go only after server.json and run.sock are removed (``server_info``)."""
+    from rolebridge.config import resolve_paths
+    from rolebridge.platform.server_info import hold_server_lock
+
+    lock = hold_server_lock(resolve_paths(data_dir, database_url).data_dir)
+    try:
+        _serve(data_dir, database_url, host, port, public_url, workers, log_level)
+    finally:
+        os.close(lock)
+
+
+def _serve(data_dir: str | None, database_url: str | None, host: str, port: int, public_url: str | None,
+           workers: int, log_level: str) -> None:
     import uvicorn
 
     from rolebridge.bootstrap import open_services
@@ -165,4 +179,10 @@ def register(app: typer.Typer) -> None:
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
     ) -> None:
         """Serve IAM, STS and the cluster issuers over HTTPS."""
-        serve(data_dir, database_url, host, port, public_url, workers, log_level)
+        from rolebridge.platform.server_info import DataDirBusy
+
+        try:
+            serve(data_dir, database_url, host, port, public_url, workers, log_level)
+        except DataDirBusy as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(1) from None
