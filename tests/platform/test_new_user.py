@@ -1,6 +1,7 @@
 """The README's job walkthrough as a new user runs it: a job synced from its project directory runs
 there, retries show on the console, and the data account's keys exported in the shell neither hide
-the cluster account's runs nor break `--detach`; explicit platform keys filter, and say so.
+the cluster account's runs nor break `--detach`; explicit platform keys filter, and say so; `runs
+list|show` and `server` say what they mean.
 
 Accounts 340000000001 (the cluster's) and 340000000002 (the data account) belong to this module only.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -141,7 +143,7 @@ def test_tenant_keys_filter_and_say_so(server: Server, project: Path) -> None:
                            env=server.env()).stdout)[0]["id"]
     tenant = tenant_shell(server, DATA_ACCOUNT)
     listed = rb("runs", "list", "--project", PROJECT, data_dir=server.data_dir, env=tenant)
-    assert run_id not in listed.stdout
+    assert listed.stdout == "" and "no runs" in listed.stderr  # no header over nothing
     assert f"account {DATA_ACCOUNT} only" in listed.stderr and "ROLEBRIDGE_ACCESS_KEY_ID" in listed.stderr
     shown = rb("runs", "show", run_id, data_dir=server.data_dir, env=tenant, check=False)
     assert shown.returncode == 1 and "Traceback" not in shown.stderr
@@ -168,3 +170,32 @@ def test_detach_with_the_data_accounts_keys_exported_works_like_foreground(serve
                       "--detach", env=tenant_shell(server, DATA_ACCOUNT), cwd=project.parent)
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert CLUSTER_ACCOUNT in refused.stderr and DATA_ACCOUNT in refused.stderr
+
+
+def test_runs_list_header_refusal_cause_and_show_without_exit_code(server: Server, project: Path) -> None:
+    bad = rb("run", "--cluster", CLUSTER, "--project", PROJECT, "--environment", "dev", "--aws-role",
+             "no-such-role-here", "--", "true", data_dir=server.data_dir, env=server.env(), check=False)
+    assert bad.returncode == 1
+    listed = rb("runs", "list", "--project", PROJECT, data_dir=server.data_dir, env=server.env()).stdout.splitlines()
+    assert listed[0].split() == ["ID", "STATUS", "JOB", "ENV", "ACCOUNT", "SERVICE", "ACCOUNT", "ROLE", "BECAME",
+                                 "EXIT"]
+    status_at = listed[0].index("STATUS")  # columns aligned under the header
+    assert all(line[status_at:].split()[0] in ("succeeded", "failed") for line in listed[1:]), listed
+    refused = next(line for line in listed if "AccessDenied" in line)
+    assert "AccessDenied (role-missing)" in refused
+    run_id = refused.split()[0]
+    shown = rb("runs", "show", run_id, data_dir=server.data_dir, env=server.env()).stdout
+    assert "None" not in shown
+    assert re.search(r"exit code\s+-\n", shown), shown
+
+
+def test_port_in_use_names_host_and_port(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run([ROLEBRIDGE, "server", "--data-dir", str(tmp_path / "data"), "--port", str(port)],
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert out.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}: Address already in use")
+    assert out.stderr.count("\n") == 1

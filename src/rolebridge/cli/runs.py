@@ -24,6 +24,33 @@ def _when(ts: float | None) -> str:
     return "-" if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
 
 
+HEADER = ("ID", "STATUS", "JOB", "ENV", "ACCOUNT", "SERVICE ACCOUNT", "ROLE", "BECAME", "EXIT")
+
+
+def _became(run: dict[str, Any]) -> str:
+    """Who the run became, or why it was refused: AWS's code and the explain cause, e.g.
+    ``AccessDenied (sub-namespace-mismatch)``."""
+    outcome = run.get("assume") or {}
+    if outcome.get("ok"):
+        return outcome.get("assumed_arn") or "-"
+    if not outcome:
+        return "-"
+    cause = outcome.get("cause")
+    return f"{outcome.get('error_code')} ({cause})" if cause else str(outcome.get("error_code"))
+
+
+def _exit(run: dict[str, Any]) -> str:
+    return "-" if run["exit_code"] is None else str(run["exit_code"])
+
+
+def _table(rows: list[dict[str, Any]]) -> list[str]:
+    """A header and one plain line per run, columns aligned: greppable and never truncated."""
+    cells = [HEADER, *((r["id"], r["status"], f"{r['project']}/{r['job'] or '-'}", r["environment"], r["account_id"],
+                        r["service_account"], r["role_arn"] or "-", _became(r), _exit(r)) for r in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(HEADER) - 1)]
+    return ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]) for row in cells]
+
+
 def _show(run: dict[str, Any]) -> None:
     outcome = run.get("assume") or {}
     became = outcome.get("assumed_arn") if outcome.get("ok") else (
@@ -37,7 +64,7 @@ def _show(run: dict[str, Any]) -> None:
         lines += [f"  cause         {outcome.get('detail')}", f"  fix           {outcome.get('fix')}"]
     lines += [f"  attempts      {run['attempts']} of {run['max_attempts']}",
               f"  started/ended {_when(run['started_at'])} / {_when(run['ended_at'])}",
-              f"  exit code     {run['exit_code']}"]
+              f"  exit code     {_exit(run)}"]
     if run.get("message"):
         lines.append(f"  message       {run['message']}")
     console.print("\n".join(lines), highlight=False, soft_wrap=True)
@@ -66,12 +93,11 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json(rows)
             return
-        for r in rows:  # plain lines, one per run: greppable and never truncated
-            outcome = r.get("assume") or {}
-            became = outcome.get("assumed_arn") or (outcome.get("error_code") if outcome else None) or "-"
-            code = "-" if r["exit_code"] is None else str(r["exit_code"])
-            typer.echo(f"{r['id']}  {r['status']:<9}  {r['project']}/{r['job'] or '-'}  {r['environment']}  "
-                       f"{r['service_account']}  {became}  exit={code}")
+        if not rows:
+            err_console.print("no runs", highlight=False)
+            return
+        for line in _table(rows):
+            typer.echo(line)
 
     @runs_app.command("show")
     def show(run_id: str, account: Account = None, data_dir: DataDir = None, database_url: DatabaseUrl = None,
