@@ -29,6 +29,11 @@ class Paths:
         return self.data_dir / "server.json"
 
     @property
+    def server_lock(self) -> Path:
+        """Held (``flock``) by the one server of this data dir for its life (``platform/server_info.py``)."""
+        return self.data_dir / "server.lock"
+
+    @property
     def control_socket(self) -> Path:
         """The running server's Unix socket for `rolebridge run` (``platform/control.py``)."""
         return self.data_dir / "run.sock"

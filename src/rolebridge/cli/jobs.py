@@ -62,7 +62,9 @@ def register(app: typer.Typer) -> None:
         data_dir: DataDir = None,
         database_url: DatabaseUrl = None,
     ) -> None:
-        """Run job JOB of PROJECT in ENVIRONMENT with its aws_role (explicit > job > project default)."""
+        """Run job JOB of PROJECT in ENVIRONMENT with its aws_role (explicit > job > project default).
+
+        The job runs in its project's directory: the one it was last synced from, or --project-dir."""
         from rolebridge import errors
         from rolebridge.bootstrap import open_services
         from rolebridge.cli.run import run_foreground
@@ -84,9 +86,9 @@ def register(app: typer.Typer) -> None:
             raise errors.NoSuchEntity(f"Project {project} has no job {name} (jobs: {', '.join(pf.jobs) or 'none'}).")
         cluster_name = proj.cluster_for_environment(services, environment, cluster)
         if detach:
-            from rolebridge.cli.runs import client_for_cluster
+            from rolebridge.cli.run_scope import cluster_client
 
-            client = client_for_cluster(services, cluster_name)
+            client = cluster_client(services, cluster_name)
             row = client.submit(project=project, job=name, environment=environment, cluster=cluster_name,
                                 aws_role=aws_role, region=region)
             typer.echo(row["id"])
@@ -95,5 +97,5 @@ def register(app: typer.Typer) -> None:
         req = RunRequest(cluster=cluster_name, project=project, environment=environment,
                          command=[*spec.command, *spec.args], aws_role=role, job=name, env=spec.env,
                          retries=spec.retries, retry_backoff=spec.retry_backoff, region=region,
-                         cwd=str(project_dir) if project_dir and not project_dir.endswith(".yaml") else None)
+                         cwd=pf.workdir())
         sys.exit(run_foreground(services, req))

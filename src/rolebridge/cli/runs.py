@@ -1,8 +1,8 @@
 """`rolebridge runs list|show|logs|cancel|limit`: job runs, through the platform API when a server runs.
 
-With a server running, these commands call ``/api`` with a bearer token derived from an
-account's keys (the environment's keys, or the account's admin key held in the data dir); with
-no server they read the store directly, so past runs stay inspectable offline.
+Whose runs: every account's (the CLI holds the data dir: it is the operator), or one account's with
+``--account`` or ``ROLEBRIDGE_ACCESS_KEY_ID`` keys; see ``run_scope``. With a server running these
+commands call ``/api``; with none they read the store directly, so past runs stay inspectable offline.
 """
 
 from __future__ import annotations
@@ -12,86 +12,43 @@ from typing import Annotated, Any
 
 import typer
 
-from rolebridge.cli.options import DatabaseUrl, DataDir, Json, console, print_json
+from rolebridge.cli.options import DatabaseUrl, DataDir, Json, console, err_console, print_json
 
-Account = Annotated[str | None, typer.Option("--account", help="Act as this account (its admin key).")]
-
-
-def _server(services: Any) -> Any:
-    from rolebridge import errors
-    from rolebridge.platform.server_info import running_server
-
-    try:
-        return running_server(services.store.paths.data_dir)
-    except errors.ServiceUnavailable:
-        return None
-
-
-def client_for_account(services: Any, account_id: str | None, server: Any = None) -> Any:
-    from rolebridge.platform.api_client import PlatformClient, env_keys, stored_keys
-
-    server = server or _server(services)
-    if server is None:
-        from rolebridge.platform.server_info import running_server
-
-        running_server(services.store.paths.data_dir)  # raises the usual "start a server" error
-    keys = env_keys() if account_id is None else None
-    if keys is None:
-        if account_id is None:
-            raise ValueError("account_id needed")
-        keys = stored_keys(services, account_id)
-    return PlatformClient(server, *keys)
-
-
-def client_for_cluster(services: Any, cluster: str) -> Any:
-    from rolebridge.platform.api_client import env_keys
-    from rolebridge.platform.clusters import get_cluster
-
-    return client_for_account(services, None if env_keys() else get_cluster(services, cluster).account_id)
-
-
-def _clients(services: Any, account: str | None) -> list[Any] | None:
-    """API clients to ask (one per account), or None to read the store directly."""
-    from rolebridge.platform.api_client import cluster_accounts, env_keys
-
-    server = _server(services)
-    if server is None:
-        return None
-    if account is None and env_keys():
-        return [client_for_account(services, None, server)]
-    if account:
-        return [client_for_account(services, account, server)]
-    from rolebridge import errors
-
-    clients = []
-    for a in cluster_accounts(services):
-        try:  # an account made only by `cluster create` has no admin key, and so no runs to show
-            clients.append(client_for_account(services, a, server))
-        except errors.AWSError:
-            continue
-    return clients
-
-
-def _run_account(services: Any, run_id: str) -> str:
-    from rolebridge.platform.runs import get_run
-
-    return get_run(services, run_id)["account_id"]
-
-
-def _one_client(services: Any, run_id: str, account: str | None) -> Any:
-    from rolebridge.platform.api_client import env_keys
-
-    if _server(services) is None:
-        return None
-    if account is None and env_keys():
-        return client_for_account(services, None)
-    return client_for_account(services, account or _run_account(services, run_id))
+Account = Annotated[str | None, typer.Option(
+    "--account", help="Only this account's runs (default: every account's, or the ROLEBRIDGE_ACCESS_KEY_ID keys').")]
 
 
 def _when(ts: float | None) -> str:
     import datetime as dt
 
     return "-" if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+
+
+HEADER = ("ID", "STATUS", "JOB", "ENV", "ACCOUNT", "SERVICE ACCOUNT", "ROLE", "BECAME", "EXIT")
+
+
+def _became(run: dict[str, Any]) -> str:
+    """Who the run became, or why it was refused: AWS's code and the explain cause, e.g.
+    ``AccessDenied (sub-namespace-mismatch)``."""
+    outcome = run.get("assume") or {}
+    if outcome.get("ok"):
+        return outcome.get("assumed_arn") or "-"
+    if not outcome:
+        return "-"
+    cause = outcome.get("cause")
+    return f"{outcome.get('error_code')} ({cause})" if cause else str(outcome.get("error_code"))
+
+
+def _exit(run: dict[str, Any]) -> str:
+    return "-" if run["exit_code"] is None else str(run["exit_code"])
+
+
+def _table(rows: list[dict[str, Any]]) -> list[str]:
+    """A header and one plain line per run, columns aligned: greppable and never truncated."""
+    cells = [HEADER, *((r["id"], r["status"], f"{r['project']}/{r['job'] or '-'}", r["environment"], r["account_id"],
+                        r["service_account"], r["role_arn"] or "-", _became(r), _exit(r)) for r in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(HEADER) - 1)]
+    return ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]) for row in cells]
 
 
 def _show(run: dict[str, Any]) -> None:
@@ -107,7 +64,7 @@ def _show(run: dict[str, Any]) -> None:
         lines += [f"  cause         {outcome.get('detail')}", f"  fix           {outcome.get('fix')}"]
     lines += [f"  attempts      {run['attempts']} of {run['max_attempts']}",
               f"  started/ended {_when(run['started_at'])} / {_when(run['ended_at'])}",
-              f"  exit code     {run['exit_code']}"]
+              f"  exit code     {_exit(run)}"]
     if run.get("message"):
         lines.append(f"  message       {run['message']}")
     console.print("\n".join(lines), highlight=False, soft_wrap=True)
@@ -125,35 +82,33 @@ def register(app: typer.Typer) -> None:
               json_out: Json = False) -> None:
         """Runs, newest first, with who each one became."""
         from rolebridge.bootstrap import open_services
-        from rolebridge.platform import runs
+        from rolebridge.cli.run_scope import list_runs, scope_of
 
         services = open_services(data_dir, database_url)
-        clients = _clients(services, account)
-        if clients is None:
-            rows = runs.list_runs(services, account_id=account, project=project, status=status, limit=limit)
-        else:
-            rows = [r for c in clients for r in c.runs(status=status, project=project, limit=limit)]
-            rows.sort(key=lambda r: r["created_at"], reverse=True)
-            rows = rows[:limit]
+        scope = scope_of(services, account)
+        if scope.keys is not None:  # said on stderr, so --json output stays parseable
+            err_console.print(f"runs of account {scope.account_id} only ({scope.chosen_by}); {scope.widen()}",
+                              highlight=False, soft_wrap=True)
+        rows = list_runs(services, scope, status=status, project=project, limit=limit)
         if json_out:
             print_json(rows)
             return
-        for r in rows:  # plain lines, one per run: greppable and never truncated
-            outcome = r.get("assume") or {}
-            became = outcome.get("assumed_arn") or (outcome.get("error_code") if outcome else None) or "-"
-            code = "-" if r["exit_code"] is None else str(r["exit_code"])
-            typer.echo(f"{r['id']}  {r['status']:<9}  {r['project']}/{r['job'] or '-'}  {r['environment']}  "
-                       f"{r['service_account']}  {became}  exit={code}")
+        if not rows:
+            err_console.print("no runs", highlight=False)
+            return
+        for line in _table(rows):
+            typer.echo(line)
 
     @runs_app.command("show")
     def show(run_id: str, account: Account = None, data_dir: DataDir = None, database_url: DatabaseUrl = None,
              json_out: Json = False) -> None:
         """One run: identity, STS outcome of its first assume, status, times, exit code."""
         from rolebridge.bootstrap import open_services
+        from rolebridge.cli.run_scope import run_client, scope_of
         from rolebridge.platform import runs
 
         services = open_services(data_dir, database_url)
-        client = _one_client(services, run_id, account)
+        client = run_client(services, run_id, scope_of(services, account))
         row = client.run(run_id) if client else runs.get_run(services, run_id)
         if json_out:
             print_json(row)
@@ -165,10 +120,11 @@ def register(app: typer.Typer) -> None:
              = False, account: Account = None, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
         """The run's captured stdout and stderr."""
         from rolebridge.bootstrap import open_services
+        from rolebridge.cli.run_scope import run_client, scope_of
         from rolebridge.platform import runs
 
         services = open_services(data_dir, database_url)
-        client = _one_client(services, run_id, account)
+        client = run_client(services, run_id, scope_of(services, account))
         out = sys.stdout
         if client is not None:
             if follow:
@@ -190,10 +146,11 @@ def register(app: typer.Typer) -> None:
                json_out: Json = False) -> None:
         """Stop a run: its processes are killed and its token file deleted."""
         from rolebridge.bootstrap import open_services
+        from rolebridge.cli.run_scope import run_client, scope_of
         from rolebridge.platform import runs
 
         services = open_services(data_dir, database_url)
-        client = _one_client(services, run_id, account)
+        client = run_client(services, run_id, scope_of(services, account))
         row = client.cancel(run_id) if client else runs.cancel_run(services, run_id)
         if json_out:
             print_json(row)

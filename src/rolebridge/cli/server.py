@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -81,17 +82,46 @@ def _stop_indexer(indexer: subprocess.Popen[bytes]) -> None:
             indexer.wait()
 
 
+class StartError(Exception):
+    """The server cannot start for a reason of the user's environment (printed in one line)."""
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        hint = " (pick another --port, or --port 0 for a free one)" if exc.errno == errno.EADDRINUSE else ""
+        raise StartError(f"cannot listen on {where}: {exc.strerror or exc}{hint}") from None
+    return sock
+
+
 def serve(data_dir: str | None, database_url: str | None, host: str, port: int, public_url: str | None,
           workers: int = 1, log_level: str = "warning") -> None:
+    """Serve until stopped, as the data dir's only server: its lock is taken before anything of the data
+    dir is touched and let go only after server.json and run.sock are removed (``server_info``)."""
+    from rolebridge.config import resolve_paths
+    from rolebridge.platform.server_info import hold_server_lock
+
+    lock = hold_server_lock(resolve_paths(data_dir, database_url).data_dir)
+    try:
+        _serve(data_dir, database_url, host, port, public_url, workers, log_level)
+    finally:
+        os.close(lock)
+
+
+def _serve(data_dir: str | None, database_url: str | None, host: str, port: int, public_url: str | None,
+           workers: int, log_level: str) -> None:
     import uvicorn
 
     from rolebridge.bootstrap import open_services
     from rolebridge.http.app import create_app
     from rolebridge.platform.control import start_control
 
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    sock = _listening_socket(host, port)
     port = sock.getsockname()[1]
     services = open_services(data_dir, database_url, public_url=public_url or f"https://127.0.0.1:{port}")
     paths = services.store.paths
@@ -167,4 +197,10 @@ def register(app: typer.Typer) -> None:
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
     ) -> None:
         """Serve IAM, STS and the cluster issuers over HTTPS."""
-        serve(data_dir, database_url, host, port, public_url, workers, log_level)
+        from rolebridge.platform.server_info import DataDirBusy
+
+        try:
+            serve(data_dir, database_url, host, port, public_url, workers, log_level)
+        except (DataDirBusy, StartError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(1) from None

@@ -224,7 +224,8 @@ def create_platform_api(services: Services) -> FastAPI:
 
     @api.post("/runs", response_model=RunOut, status_code=201, tags=["runs"])
     def submit(who: Who, body: RunIn) -> dict[str, Any]:
-        """Run a registered job; the server supervises it. Returns the run, ``pending`` or later."""
+        """Run a registered job in its project's directory (where it was synced from); the server
+        supervises it. Returns the run, ``pending`` or later."""
         pf = proj.get_project(services, body.project)
         job = pf.jobs.get(body.job)
         if job is None:
@@ -234,7 +235,8 @@ def create_platform_api(services: Services) -> FastAPI:
         role = proj.choose_role(body.aws_role, job, pf.aws_role, environment=body.environment, project=pf.name)
         req = runs.RunRequest(cluster=cluster_name, project=pf.name, environment=body.environment,
                               command=[*job.command, *job.args], aws_role=role, job=job.name, env=job.env,
-                              retries=job.retries, retry_backoff=job.retry_backoff, region=body.region)
+                              retries=job.retries, retry_backoff=job.retry_backoff, region=body.region,
+                              cwd=pf.workdir())
         server = running_server(services.store.paths.data_dir)
         sup = runs.Supervision(sts_url=server.url, ca_bundle=server.ca_bundle)
         return runs.start_in_background(services, req, sup)

@@ -1,9 +1,10 @@
 """A small client of the platform API, used by the CLI when a server is running.
 
-Keys come from ``ROLEBRIDGE_ACCESS_KEY_ID``/``ROLEBRIDGE_SECRET_ACCESS_KEY`` (or the standard
-``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``) when set; otherwise the CLI, which holds the data
-dir and so the server key, uses an active admin key of the account it acts for. Either way the
-server sees an ordinary bearer token derived from one account's keys (``api_auth``).
+Keys come from ``ROLEBRIDGE_ACCESS_KEY_ID``/``ROLEBRIDGE_SECRET_ACCESS_KEY`` when set (never from the
+standard ``AWS_*`` variables, which a shell holds for IAM clients: see ``cli/run_scope.py``);
+otherwise the CLI, which holds the data dir and so the server key, uses an active admin key of the
+account it acts for. Either way the server sees an ordinary bearer token derived from one account's
+keys (``api_auth``).
 """
 
 from __future__ import annotations
@@ -19,19 +20,20 @@ from rolebridge import errors
 from rolebridge.platform.api_auth import derive_token
 from rolebridge.platform.server_info import ServerInfo
 from rolebridge.services import SECRET_PURPOSE, Services
-from rolebridge.store.schema import AccessKey, Cluster
+from rolebridge.store.schema import AccessKey
 
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 _CODES = {404: errors.NoSuchEntity, 400: errors.ValidationError, 401: errors.InvalidClientTokenId,
           403: errors.AccessDenied}
 
 
+KEY_ID_ENV, SECRET_ENV = "ROLEBRIDGE_ACCESS_KEY_ID", "ROLEBRIDGE_SECRET_ACCESS_KEY"
+
+
 def env_keys() -> tuple[str, str] | None:
-    for prefix in ("ROLEBRIDGE_", "AWS_"):
-        akid, secret = os.environ.get(prefix + "ACCESS_KEY_ID"), os.environ.get(prefix + "SECRET_ACCESS_KEY")
-        if akid and secret:
-            return akid, secret
-    return None
+    """Platform keys the environment names explicitly (both variables set), else None."""
+    akid, secret = os.environ.get(KEY_ID_ENV), os.environ.get(SECRET_ENV)
+    return (akid, secret) if akid and secret else None
 
 
 def stored_keys(services: Services, account_id: str) -> tuple[str, str]:
@@ -42,11 +44,6 @@ def stored_keys(services: Services, account_id: str) -> tuple[str, str]:
         if row is None:
             raise errors.NoSuchEntity(f"Account {account_id} has no active access key.")
         return row.access_key_id, services.server_key.open(row.secret_sealed, purpose=SECRET_PURPOSE).decode()
-
-
-def cluster_accounts(services: Services) -> list[str]:
-    with services.store.read() as s:
-        return sorted(set(s.execute(select(Cluster.account_id)).scalars()))
 
 
 class PlatformClient:

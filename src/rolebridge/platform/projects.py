@@ -67,6 +67,18 @@ class ProjectFile:
         return {"name": self.name, "aws_role": self.aws_role, "source": self.source,
                 "jobs": [j.to_dict() for j in self.jobs.values()]}
 
+    def workdir(self) -> str | None:
+        """Where the project's jobs run: the directory of the project file it was synced from (None for
+        a project never synced from a file). A directory that has gone since is an error, not the caller's cwd."""
+        if not self.source:
+            return None
+        directory = Path(self.source).parent
+        if not directory.is_dir():
+            raise errors.ValidationError(
+                f"Project {self.name} was synced from {self.source}, whose directory no longer exists: "
+                "sync it again with `rolebridge job sync DIR`, or pass --project-dir.")
+        return str(directory)
+
 
 def render(template: str, *, environment: str, project: str) -> str:
     """Render a Jinja template with `env`/`environment`/`project`; errors name the template."""

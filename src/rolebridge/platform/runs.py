@@ -143,6 +143,12 @@ def list_runs(services: Services, *, account_id: str | None = None, cluster: str
         return [run_to_dict(r) for r in s.execute(q).scalars()]
 
 
+def run_accounts(services: Services) -> list[str]:
+    """The accounts that have runs."""
+    with services.store.read() as s:
+        return list(s.execute(select(Run.account_id).distinct().order_by(Run.account_id)).scalars())
+
+
 def _update(services: Services, run_id: str, **values: Any) -> None:
     with services.store.tx() as s:
         s.execute(update(Run).where(Run.id == run_id).values(**values))

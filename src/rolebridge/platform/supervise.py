@@ -122,6 +122,16 @@ def pump(streams: Sequence[tuple[IO[bytes], IO[bytes] | None]], sink: LogSink) -
                         tees[fd] = None
 
 
+def announce(sink: LogSink, sup: Supervision, text: str) -> None:
+    """A supervisor's own line (``[rolebridge] ...``): in the run's log, and on the terminal when the
+    job's output is echoed there, so a retry or a cancel is seen where the job's output is."""
+    sink.note(text)
+    if sup.echo:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(f"[rolebridge] {text}\n")
+            sys.stderr.flush()
+
+
 def interruptible_sleep(ledger: Ledger, sup: Supervision, seconds: float) -> bool:
     """Sleep; True if a cancel came in meanwhile."""
     deadline = time.monotonic() + seconds
@@ -152,7 +162,7 @@ def run_attempts(ledger: Ledger, plan: Attempts, first_token: str | None, sink: 
     for attempt in range(1, attempts + 1):
         if attempt > 1:
             delay = backoff * (2 ** (attempt - 2))
-            sink.note(f"attempt {attempt} of {attempts} in {delay:g}s (previous exit {code})")
+            announce(sink, sup, f"attempt {attempt} of {attempts} in {delay:g}s (previous exit {code})")
             if interruptible_sleep(ledger, sup, delay):
                 ledger.finish("cancelled", None, "cancelled between attempts")
                 return 130
@@ -192,7 +202,7 @@ def watch(ledger: Ledger, job: RunningJob, sink: LogSink, sup: Supervision) -> b
                 next_check = time.monotonic() + CANCEL_CHECK_EVERY
                 cancelled = ledger.cancel_requested()
             if cancelled:
-                sink.note("cancel requested: stopping the job")
+                announce(sink, sup, "cancel requested: stopping the job")
                 job.kill()
                 break
             with contextlib.suppress(subprocess.TimeoutExpired):
