@@ -11,15 +11,10 @@ import typer
 from rolebridge.cli.options import DatabaseUrl, DataDir, Json, err_console, print_json
 
 
-def iam_client(services: Any, account: str, *, use_aws: bool, profile: str | None,
-               endpoint_url: str | None) -> Any:
-    """An IAM client: rolebridge's own (running server, the account's keys) or the standard AWS chain."""
-    import botocore.session
+def _own_iam_credentials(services: Any, account: str) -> dict[str, Any]:
+    """Endpoint, CA and the account's keys for rolebridge's own IAM (the running server)."""
     from sqlalchemy import select
 
-    if use_aws or profile:
-        session = botocore.session.Session(profile=profile)
-        return session.create_client("iam", region_name="us-east-1", endpoint_url=endpoint_url)
     from rolebridge.iam.accounts import create_account
     from rolebridge.platform.server_info import running_server
     from rolebridge.store.schema import AccessKey
@@ -34,9 +29,8 @@ def iam_client(services: Any, account: str, *, use_aws: bool, profile: str | Non
         akid, secret = keys.access_key_id, keys.secret_access_key
     else:
         akid, secret = akids[0], found[1]
-    session = botocore.session.Session()
-    return session.create_client("iam", region_name="us-east-1", endpoint_url=endpoint_url or server.url,
-                                 verify=server.ca_bundle, aws_access_key_id=akid, aws_secret_access_key=secret)
+    return {"endpoint_url": server.url, "verify": server.ca_bundle, "aws_access_key_id": akid,
+            "aws_secret_access_key": secret}
 
 
 def register(app: typer.Typer) -> None:
@@ -101,8 +95,15 @@ def register(app: typer.Typer) -> None:
         elif aws_cli:
             typer.echo(render.aws_cli(plan), nl=False)
         elif apply:
-            iam = iam_client(services, account, use_aws=use_aws, profile=profile, endpoint_url=endpoint_url)
-            report = apply_plan(plan, iam, update=update)
+            from rolebridge.cli.aws import iam_client
+
+            if use_aws or profile:
+                target: dict[str, Any] = {"profile": profile, "endpoint_url": endpoint_url}
+            else:
+                target = _own_iam_credentials(services, account)
+                target["endpoint_url"] = endpoint_url or target["endpoint_url"]
+            with iam_client(**target) as iam:
+                report = apply_plan(plan, iam, update=update)
             if json_out:
                 print_json(report.to_dict())
             else:
