@@ -35,11 +35,11 @@ def _session_from_token(token: str) -> str | None:
 
 
 def print_explanation(expl: Any) -> None:
+    marks = {"ok": "[green]ok  [/]", "skipped": "[yellow]skip[/]", "fail": "[bold red]FAIL[/]"}
     for c in expl.checks:
-        mark = "[green]ok  [/]" if c["ok"] else "[bold red]FAIL[/]"
-        line = f"{mark} {c['name']:<13} {c.get('detail', '')}"
+        line = f"{marks[c['status']]} {c['name']:<13} {c.get('detail', '')}"
         console.print(line, highlight=False, soft_wrap=True)
-        if not c["ok"] and c["name"] != "result":
+        if c["status"] == "fail" and c["name"] != "result":
             if "expected" in c:
                 console.print(f"     expected: {json.dumps(c['expected'])}", highlight=False, soft_wrap=True)
             if "seen" in c:
