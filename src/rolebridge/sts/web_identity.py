@@ -141,7 +141,7 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
         jwks = await services.jwks_for(issuer, provider, token.header.get("kid"), ctx.now)
     except errors.AWSError as exc:
         trace.fail("keys", f"could not get the issuer's keys: {exc.explanation or exc.message}",
-                   cause=getattr(exc, "cause", None) or "jwks-unreachable")
+                   cause="tls-untrusted" if isinstance(exc, errors.UntrustedIssuerTLS) else "jwks-unreachable")
         raise
     if jwks is SIGNATURE_NOT_CHECKED:
         trace.skip("signature", "not checked: offline with no keys (give the issuer's JWKS with --jwks)",
