@@ -65,7 +65,7 @@ def cluster(server: Server) -> Server:
     return server
 
 
-@pytest.mark.parametrize("tool", ["grant", "lint"])
+@pytest.mark.parametrize("tool", ["grant", "lint", "explain"])
 @pytest.mark.parametrize("case", list(CASES))
 def test_botocore_failures_are_one_line(cluster: Server, tool: str, case: str, tmp_path: Path) -> None:
     extra, env, fragments = CASES[case]

@@ -18,6 +18,7 @@ import json
 import re
 import tempfile
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -615,14 +616,21 @@ class OfflineRole:
 
 
 class OfflineServices(Services):
-    """Services over a temporary store whose issuer keys are the ones given (or none: not checked)."""
+    """Services over a temporary store whose issuer keys are the ones given, or fetched from the
+    issuer as STS does (``fetch_keys``), or none: the signature is then not checked."""
 
-    def __init__(self, *args: Any, jwks: dict[str, Any] | None = None, **kw: Any) -> None:
+    def __init__(self, *args: Any, jwks: dict[str, Any] | None = None, fetch_keys: bool = False,
+                 **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.offline_jwks = jwks
+        self.fetch_keys = fetch_keys
 
     async def jwks_for(self, issuer: str, provider: ProviderView, kid: str | None, now: float) -> Any:
-        return self.offline_jwks if self.offline_jwks is not None else SIGNATURE_NOT_CHECKED
+        if self.offline_jwks is not None:
+            return self.offline_jwks
+        if self.fetch_keys:  # discovery then jwks_uri over verified or thumbprint-pinned HTTPS
+            return await self.fetcher().get_jwks(issuer, thumbprints=provider.thumbprints, kid=kid, now=now)
+        return SIGNATURE_NOT_CHECKED
 
 
 def _root(account: str) -> Caller:
@@ -639,7 +647,8 @@ def _call(services: Services, account: str, handler: Any, params: dict[str, Any]
 
 @contextmanager
 def offline_services(
-    providers: Sequence[OfflineProvider], roles: Sequence[OfflineRole], *, jwks: dict[str, Any] | None = None
+    providers: Sequence[OfflineProvider], roles: Sequence[OfflineRole], *, jwks: dict[str, Any] | None = None,
+    fetch_keys: bool = False,
 ) -> Iterator[OfflineServices]:
     """A store in a temporary dir with the providers and roles created by IAM's own handlers."""
     from rolebridge.iam.providers import create_provider
@@ -648,7 +657,8 @@ def offline_services(
     with tempfile.TemporaryDirectory(prefix="rolebridge-explain-") as tmp:
         paths = Paths(data_dir=Path(tmp), database_url=f"sqlite:///{Path(tmp) / 'offline.db'}")
         store = open_store(paths)
-        services = OfflineServices(store, public_url="https://offline.rolebridge.invalid", jwks=jwks)
+        services = OfflineServices(store, public_url="https://offline.rolebridge.invalid", jwks=jwks,
+                                   fetch_keys=fetch_keys)
         try:
             for p in providers:
                 ensure_account(store, p.account)
@@ -698,4 +708,72 @@ def explain_offline(
         return explain_assume(
             services, role_arn=role_arn, token=token, session_name=session_name, duration=duration, now=now,
             offline=True,
+        )
+
+
+# -- from an IAM endpoint (real AWS, or any IAM botocore can reach) ----------------------------
+def _url_document(value: Any) -> Any:
+    """A policy document as IAM returns it: a dict (botocore decodes it) or URL-encoded JSON."""
+    if isinstance(value, str):
+        text = urllib.parse.unquote(value) if value.lstrip().startswith("%") else value
+        return json.loads(text)
+    return value
+
+
+def _code(exc: Exception) -> str | None:
+    response = getattr(exc, "response", None)
+    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+
+
+def read_from_iam(iam: Any, role_arn: str) -> tuple[list[OfflineRole], list[OfflineProvider]]:
+    """The role (trust policy, MaxSessionDuration) and every OIDC provider of the role's account,
+    read through a botocore IAM client whose credentials are of that account. A missing role gives
+    no role (STS's ``role-missing``); other IAM errors propagate."""
+    ref = parse_role_arn(role_arn)
+    if ref is None:
+        return [], []
+    roles: list[OfflineRole] = []
+    seen_accounts: set[str] = set()  # whose IAM the credentials read: every ARN it returns names it
+    try:
+        got = iam.get_role(RoleName=ref.name)["Role"]
+    except Exception as exc:
+        if _code(exc) != "NoSuchEntity":
+            raise
+    else:
+        seen_accounts.add(str(got["Arn"]).split(":")[4])
+        roles.append(OfflineRole(got["Arn"], _url_document(got["AssumeRolePolicyDocument"]),
+                                 int(got.get("MaxSessionDuration") or 3600)))
+    providers = []
+    for item in iam.list_open_id_connect_providers().get("OpenIDConnectProviderList", []):
+        arn = item["Arn"]
+        seen_accounts.add(arn.split(":")[4])
+        got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+        providers.append(OfflineProvider(str(got["Url"]), arn.split(":")[4], tuple(got.get("ClientIDList", [])),
+                                         tuple(got.get("ThumbprintList", []))))
+    others = sorted(seen_accounts - {ref.account})
+    if others:
+        raise errors.ValidationError(
+            f"The IAM credentials are of account {', '.join(others)}, but the role is in {ref.account}: "
+            f"use credentials (or --profile) of {ref.account}.")
+    return roles, providers
+
+
+def explain_from_iam(
+    iam: Any,
+    *,
+    token: str,
+    role_arn: str,
+    session_name: str,
+    duration: int | None = None,
+    now: float | None = None,
+    jwks: dict[str, Any] | None = None,
+) -> Explanation:
+    """Explain against what an IAM endpoint holds: its role and OIDC providers are read through
+    ``iam`` and the offline replay runs on them; the issuer's keys are fetched as STS fetches them
+    (discovery, then jwks_uri over verified or thumbprint-pinned HTTPS) unless ``jwks`` is given.
+    Unlike the offline mode from files, the role's existence and the provider are checked."""
+    roles, providers = read_from_iam(iam, role_arn)
+    with offline_services(providers, roles, jwks=jwks, fetch_keys=jwks is None) as services:
+        return explain_assume(
+            services, role_arn=role_arn, token=token, session_name=session_name, duration=duration, now=now
         )
