@@ -10,8 +10,8 @@ sender's; the message is per instance. Only ``rolebridge.http`` turns these into
     │   PackedPolicyTooLarge
     ├── auth: InvalidClientTokenId, SignatureDoesNotMatch, IncompleteSignature,
     │   MissingAuthenticationToken, RequestTimeTooSkewed, ExpiredToken, AccessDenied
-    ├── web identity: InvalidIdentityToken, ExpiredTokenException, IDPCommunicationError,
-    │   IDPRejectedClaim
+    ├── web identity: InvalidIdentityToken (UntrustedIssuerTLS), ExpiredTokenException,
+    │   IDPCommunicationError, IDPRejectedClaim
     ├── IAM entities: NoSuchEntity, EntityAlreadyExists, LimitExceeded, DeleteConflict,
     │   UnmodifiableEntity, ConcurrentModification
     └── ServiceFailure, InternalFailure, ServiceUnavailable
@@ -142,6 +142,15 @@ class AccessDenied(_Sender):
 # -- web identity ---------------------------------------------------------------------------
 class InvalidIdentityToken(_Sender):
     code = "InvalidIdentityToken"
+
+
+class UntrustedIssuerTLS(InvalidIdentityToken):
+    """The issuer's keys could not be fetched because its TLS certificate is neither trusted nor
+    pinned by a thumbprint of the provider. AWS answers it as any key-retrieval failure
+    (InvalidIdentityToken "Couldn't retrieve verification key..."); ``cause`` is what
+    ``rolebridge explain`` calls it."""
+
+    cause = "tls-untrusted"
 
 
 class ExpiredTokenException(_Sender):

@@ -244,13 +244,11 @@ class Services:
             jwks = self.cluster_jwks(cluster)
             if jwks is not None:
                 if self.ca_thumbprint and self.ca_thumbprint not in provider.thumbprints:
-                    err = errors.InvalidIdentityToken(
+                    raise errors.UntrustedIssuerTLS(
                         "Couldn't retrieve verification key from your identity provider,  please reference "
                         "AssumeRoleWithWebIdentity documentation for requirements",
                         explanation=f"the issuer's TLS certificate (CA thumbprint {self.ca_thumbprint}) is not "
                                     f"in the provider's thumbprint list {list(provider.thumbprints)}")
-                    err.cause = "tls-untrusted"  # type: ignore[attr-defined]
-                    raise err
                 return jwks
         return await self.fetcher().get_jwks(issuer, thumbprints=provider.thumbprints, kid=kid, now=now)
 

@@ -134,6 +134,8 @@ def test_evaluate_trust_like_request_with_federated_principal() -> None:
         ("[]", "must be a JSON object"),
         (json.dumps({"policies": []}), "no request"),
         (json.dumps(evaluate_input(request={"action": 5})), "request.action"),
+        (json.dumps(evaluate_input(request={"action": "s3GetObject"})), "request.action 's3GetObject' is not svc:Name"),
+        (json.dumps(evaluate_input(request={"action": "s3:"})), "is not svc:Name"),
         (json.dumps(evaluate_input(request={"action": "s3:X", "principal": {"Bogus": "x"}})), "principal"),
         (json.dumps(evaluate_input(request={"action": "s3:X", "context": [1]})), "request.context"),
         (json.dumps(evaluate_input(policies={"Statement": []})), "policies must be an array"),
@@ -152,6 +154,63 @@ def test_evaluate_invalid_input_exits_2(stdin: str, fragment: str) -> None:
     assert res.returncode == 2
     assert fragment in res.stderr
     assert res.stdout == ""
+
+
+TRUST_DOC = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Federated": PROV},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringLike": {f"{H}:sub": "system:serviceaccount:dev:*"}},
+        }
+    ],
+}
+
+
+def trust_input(sub: str, doc: dict[str, Any] = TRUST_DOC) -> dict[str, Any]:
+    return {
+        "policies": [],
+        "resource_policy": doc,
+        "request": {
+            "principal": {"Federated": PROV},
+            "action": "sts:AssumeRoleWithWebIdentity",
+            "resource": "arn:aws:iam::111111111111:role/app-role",
+            "context": {f"{H}:sub": sub},
+        },
+    }
+
+
+def test_evaluate_role_trust_policy_given_as_resource_policy() -> None:
+    """AWS trust policies have no Resource: for an assume action on a role ARN, it is the role's trust policy."""
+    assert "valid trust policy" in run("validate", "-", stdin=json.dumps(TRUST_DOC)).stdout
+    res = run("evaluate", "-", stdin=json.dumps(trust_input("system:serviceaccount:dev:app")))
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["decision"] == "Allow"
+    assert out["reasons"][0]["kind"] == "trust"
+    res = run("evaluate", "-", stdin=json.dumps(trust_input("system:serviceaccount:prd:app")))
+    out = json.loads(res.stdout)
+    assert out["decision"] == "ImplicitDeny"
+    assert out["nearest_miss"]["key"] == f"{H}:sub"
+    # said explicitly, the same; as a resource policy it lacks a Resource, as AWS would say
+    assert json.loads(run("evaluate", "--kind", "trust", "-",
+                          stdin=json.dumps(trust_input("system:serviceaccount:dev:app"))).stdout)["decision"] == "Allow"
+    res = run("evaluate", "--kind", "resource", "-", stdin=json.dumps(trust_input("system:serviceaccount:dev:app")))
+    assert res.returncode == 2 and "Policy statement must contain resources." in res.stderr
+    with_resource = json.loads(json.dumps(TRUST_DOC))
+    with_resource["Statement"][0]["Resource"] = "*"
+    res = run("evaluate", "--kind", "trust", "-", stdin=json.dumps(trust_input("system:serviceaccount:dev:a",
+                                                                                 with_resource)))
+    assert res.returncode == 2 and "Has prohibited field Resource." in res.stderr
+    res = run("evaluate", "--kind", "identity", "-", stdin=json.dumps(trust_input("x")))
+    assert res.returncode == 2 and "--kind must be one of trust, resource" in res.stderr
+    # not an assume on a role: still a resource policy, which needs a Resource
+    other = trust_input("system:serviceaccount:dev:app")
+    other["request"]["resource"] = "arn:aws:s3:::bucket"
+    res = run("evaluate", "-", stdin=json.dumps(other))
+    assert res.returncode == 2 and "must contain resources" in res.stderr
 
 
 def test_evaluate_missing_file_exits_2(tmp_path: Path) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import socket
 
 import pytest
 from tokens_forge import NOW
 from tokens_pki import Cert, HTTPSServer, Route, make_cert
 
-from rolebridge.errors import IDPCommunicationError, InvalidIdentityToken
+from rolebridge.errors import IDPCommunicationError, InvalidIdentityToken, UntrustedIssuerTLS
 from rolebridge.tokens import KeyRing, mint_service_account_token, parse_unverified, verify_signature
 from rolebridge.tokens.remote import (
     COULDNT_RETRIEVE,
@@ -118,6 +119,19 @@ def test_unpinned_untrusted_refused(server, pki):
     assert server.hits == []  # nothing was ever requested over an unverified connection
 
 
+def test_certificate_failures_are_untrusted_tls_not_unreachable(server, pki, tmp_path):
+    """AWS says the same for every key-retrieval failure; the error's class says it was the certificate."""
+    for pins, why in (((), "no thumbprints"), (["0" * 40], "matches none")):
+        err = couldnt(fetch, JWKSFetcher(), server.url + ISSUER_PATH, pins)
+        assert isinstance(err, UntrustedIssuerTLS) and err.cause == "tls-untrusted", err.explanation
+        assert why in err.explanation
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    err = couldnt(fetch, JWKSFetcher(), f"https://127.0.0.1:{closed}{ISSUER_PATH}", ["0" * 40])
+    assert not isinstance(err, UntrustedIssuerTLS), err.explanation
+
+
 def test_pin_does_not_relax_hostname(tmp_path, pki, ring):
     wrong = make_cert("other.test", pki["inter"], ca=False, sans=["other.test"])
     server = _serve(tmp_path, [wrong, pki["inter"]], ring)
@@ -125,7 +139,7 @@ def test_pin_does_not_relax_hostname(tmp_path, pki, ring):
         err = couldnt(
             fetch, JWKSFetcher(), server.url + ISSUER_PATH, [certificate_thumbprint(pki["inter"].der)]
         )
-        assert "pinned" in err.explanation
+        assert "pinned" in err.explanation and isinstance(err, UntrustedIssuerTLS)
         assert server.hits == []
     finally:
         server.close()

@@ -128,4 +128,7 @@ def test_offline_without_keys_says_signature_not_checked(rings: tuple[KeyRing, K
     )
     assert expl.outcome == "success"
     sig = next(c for c in expl.checks if c["name"] == "signature")
-    assert sig["ok"] and "not checked offline" in sig["detail"]
+    assert (sig["ok"], sig["status"]) == (None, "skipped") and "not checked" in sig["detail"]
+    role = next(c for c in expl.checks if c["name"] == "role")
+    assert (role["ok"], role["status"]) == (None, "skipped") and "not checked" in role["detail"]
+    assert "if the checks not made pass: signature, role" in expl.checks[-1]["detail"]

@@ -34,12 +34,30 @@ def _session_from_token(token: str) -> str | None:
     return None
 
 
+def _job_token(data_dir: str | None, database_url: str | None, cluster: str | None, project: str | None,
+               environment: str | None, at: float | None, session_name: str | None, *,
+               services: Any = None) -> tuple[str, str]:
+    """The token a job of PROJECT in ENVIRONMENT on CLUSTER would get, and its session name."""
+    from rolebridge.bootstrap import open_services
+    from rolebridge.platform.clusters import mint_token
+    from rolebridge.platform.roles import check_environment, check_project, new_service_account
+    from rolebridge.platform.roles import session_name as sa_session
+
+    assert project and environment and cluster
+    check_project(project)
+    check_environment(environment)
+    services = services or open_services(data_dir, database_url)
+    sa = new_service_account(project)
+    jwt = mint_token(services, cluster, namespace=environment, service_account=sa, now=at)
+    return jwt, session_name or sa_session(sa)
+
+
 def print_explanation(expl: Any) -> None:
+    marks = {"ok": "[green]ok  [/]", "skipped": "[yellow]skip[/]", "fail": "[bold red]FAIL[/]"}
     for c in expl.checks:
-        mark = "[green]ok  [/]" if c["ok"] else "[bold red]FAIL[/]"
-        line = f"{mark} {c['name']:<13} {c.get('detail', '')}"
+        line = f"{marks[c['status']]} {c['name']:<13} {c.get('detail', '')}"
         console.print(line, highlight=False, soft_wrap=True)
-        if not c["ok"] and c["name"] != "result":
+        if c["status"] == "fail" and c["name"] != "result":
             if "expected" in c:
                 console.print(f"     expected: {json.dumps(c['expected'])}", highlight=False, soft_wrap=True)
             if "seen" in c:
@@ -74,6 +92,12 @@ def register(app: typer.Typer) -> None:
         jwks: Annotated[Path | None, typer.Option("--jwks", help="Offline: the issuer's JWKS file "
                                                    "(without it the signature is not checked).")] = None,
         max_session_duration: Annotated[int, typer.Option(help="Offline: the role's MaxSessionDuration.")] = 3600,
+        use_aws: Annotated[bool, typer.Option(
+            "--aws", help="Read the role and OIDC providers from AWS IAM (standard credentials of the role's "
+                          "account) and fetch the issuer's keys as STS does.")] = False,
+        profile: Annotated[str | None, typer.Option("--profile", help="AWS profile (implies --aws).")] = None,
+        endpoint_url: Annotated[str | None, typer.Option(
+            "--endpoint-url", help="IAM endpoint to read from (implies --aws).")] = None,
         json_out: Json = False,
         data_dir: DataDir = None,
         database_url: DatabaseUrl = None,
@@ -86,6 +110,11 @@ def register(app: typer.Typer) -> None:
         if not arn:
             raise errors.ValidationError("Give the role ARN (ROLE_ARN or --role-arn).")
         offline = trust_policy is not None or provider_url is not None
+        from_iam = use_aws or profile is not None or endpoint_url is not None
+        if from_iam and (offline or client_id or thumbprint or provider_account):
+            raise errors.ValidationError("--aws reads the role and its account's OIDC providers from IAM: leave out "
+                                         "--trust-policy, --provider-url, --client-id, --thumbprint and "
+                                         "--provider-account.")
         if token is not None:
             jwt = _read(token).strip()
         elif cluster and project and environment:
@@ -95,7 +124,19 @@ def register(app: typer.Typer) -> None:
         else:
             raise errors.ValidationError("Give --token FILE|- or --cluster, --project and --environment.")
 
-        if offline:
+        if from_iam:
+            from rolebridge.cli.aws import iam_client
+            from rolebridge.tools.explain import explain_from_iam
+
+            if not jwt:
+                jwt, session_name = _job_token(data_dir, database_url, cluster, project, environment, at,
+                                               session_name)
+            keys = json.loads(jwks.read_text()) if jwks else None
+            with iam_client(profile=profile, endpoint_url=endpoint_url) as iam:
+                expl = explain_from_iam(iam, token=jwt, role_arn=arn, duration=duration_seconds, now=at, jwks=keys,
+                                        session_name=session_name or _session_from_token(jwt)
+                                        or "rolebridge-explain")
+        elif offline:
             from rolebridge.tools.explain import OfflineProvider, explain_offline
 
             ref = parse_role_arn(arn)
@@ -118,16 +159,8 @@ def register(app: typer.Typer) -> None:
 
             services = open_services(data_dir, database_url)
             if not jwt:
-                from rolebridge.platform.clusters import mint_token
-                from rolebridge.platform.roles import check_environment, check_project, new_service_account
-                from rolebridge.platform.roles import session_name as sa_session
-
-                assert project and environment and cluster
-                check_project(project)
-                check_environment(environment)
-                sa = new_service_account(project)
-                jwt = mint_token(services, cluster, namespace=environment, service_account=sa, now=at)
-                session_name = session_name or sa_session(sa)
+                jwt, session_name = _job_token(data_dir, database_url, cluster, project, environment, at,
+                                               session_name, services=services)
             expl = explain_assume(services, role_arn=arn, token=jwt, duration=duration_seconds, now=at,
                                   session_name=session_name or _session_from_token(jwt) or "rolebridge-explain")
         if json_out:

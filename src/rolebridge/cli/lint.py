@@ -76,7 +76,8 @@ def register(app: typer.Typer) -> None:
         account: Annotated[str | None, typer.Option("--account", help="The roles' account.")] = None,
         use_aws: Annotated[bool, typer.Option("--aws", help="Read roles from AWS (standard credentials).")] = False,
         profile: Annotated[str | None, typer.Option("--profile", help="AWS profile (implies --aws).")] = None,
-        endpoint_url: Annotated[str | None, typer.Option("--endpoint-url", help="IAM endpoint override.")] = None,
+        endpoint_url: Annotated[str | None, typer.Option(
+            "--endpoint-url", help="IAM endpoint to read from (implies --aws).")] = None,
         json_out: Json = False,
         data_dir: DataDir = None,
         database_url: DatabaseUrl = None,
@@ -86,16 +87,16 @@ def register(app: typer.Typer) -> None:
         from rolebridge.tools.lint import has_errors, lint_trust_policy
 
         if not files and not role and not all_roles:
-            raise errors.ValidationError("Give policy files, --role NAME --account A, or --all --account A.")
+            raise errors.ValidationError("Give policy files, --role NAME or --all: with --account A for rolebridge's "
+                                         "IAM, or with --aws (or --profile P) for an IAM endpoint.")
         sources: list[tuple[str, Any, str | None]] = [(f, _from_file(f), account) for f in files or []]
         providers: list[Any] = []
         if role or all_roles:
-            if use_aws or profile:
-                import botocore.session
+            if use_aws or profile or endpoint_url:
+                from rolebridge.cli.aws import iam_client
 
-                iam = botocore.session.Session(profile=profile).create_client(
-                    "iam", region_name="us-east-1", endpoint_url=endpoint_url)
-                roles, providers = _roles_from_iam(iam, role)
+                with iam_client(profile=profile, endpoint_url=endpoint_url) as iam:
+                    roles, providers = _roles_from_iam(iam, role)
             else:
                 if not account:
                     raise errors.ValidationError("--role and --all need --account.")

@@ -81,8 +81,13 @@ def _fast_path(argv: list[str]) -> int | None:
 
 
 def _environment_error(exc: BaseException) -> str | None:
-    """A one-line message for failures of the user's environment (database URL, data dir, files),
-    which are not bugs and deserve no traceback; None for anything else."""
+    """A one-line message for failures of the user's environment (database URL, data dir, files,
+    an AWS endpoint, profile or credentials), which are not bugs and deserve no traceback; None
+    for anything else."""
+    if type(exc).__module__.startswith("botocore."):
+        from rolebridge.cli.aws import describe_failure
+
+        return describe_failure(exc)
     if type(exc).__module__.startswith("sqlalchemy."):
         orig = getattr(exc, "orig", None)
         detail = str(orig if orig is not None else exc).strip().splitlines()

@@ -3,13 +3,17 @@
 ``evaluate`` takes the JSON shape fixed in DESIGN.md (plus optional ``boundary``,
 ``session_policies``, ``guardrails`` and ``resource_account``; or ``trust_policy`` alone, for a
 role-trust decision) and prints the engine's result object; any decision exits 0, invalid input
-exits 2 with the reason on stderr. ``validate`` prints what IAM would report and exits 1 when the
+exits 2 with the reason on stderr. A ``resource_policy`` asked about an STS assume action on a
+role ARN is that role's trust policy when it has no Resource element (AWS trust policies have
+none), and is validated as one; ``--kind trust|resource`` says which it is instead. The request's
+action must be ``svc:Name``. ``validate`` prints what IAM would report and exits 1 when the
 document is not valid.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,6 +42,12 @@ _ASSUME_ACTIONS = (
     "sts:tagsession",
     "sts:setsourceidentity",
 )
+
+
+#: DESIGN.md's request action: ``svc:Name`` (service prefix, a colon, the action name).
+_ACTION_RE = re.compile(r"^[A-Za-z0-9-]+:[A-Za-z0-9]+$")
+_ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
+RESOURCE_POLICY_KINDS = (PolicyKind.TRUST, PolicyKind.RESOURCE)
 
 
 class InputError(Exception):
@@ -122,6 +132,9 @@ def _request(raw: Any) -> Request:
     action = raw.get("action")
     if not isinstance(action, str) or not action:
         raise InputError('request.action must be a string like "s3:GetObject"')
+    if not _ACTION_RE.match(action):
+        raise InputError(f'request.action {action!r} is not svc:Name (a service prefix, a colon and the action '
+                         'name, e.g. "s3:GetObject")')
     resource = raw.get("resource", "*")
     if not isinstance(resource, str):
         raise InputError("request.resource must be a string")
@@ -136,8 +149,32 @@ def _policies(raw: Any, name: str, kind: PolicyKind) -> list[CompiledPolicy]:
     return [_compile(doc, kind, f"{name}[{i}]") for i, doc in enumerate(raw)]
 
 
-def run_evaluate(text: str) -> dict[str, Any]:
-    """The evaluate command without the I/O: input JSON text -> result dict (raises InputError)."""
+def _is_trust_request(request: Request) -> bool:
+    return request.action.lower() in _ASSUME_ACTIONS and bool(_ROLE_ARN_RE.match(request.resource))
+
+
+def _has_resource_element(doc: Any) -> bool:
+    stmts = doc.get("Statement") if isinstance(doc, Mapping) else None
+    stmts = [stmts] if isinstance(stmts, Mapping) else stmts
+    return isinstance(stmts, list) and any(
+        isinstance(st, Mapping) and ("Resource" in st or "NotResource" in st) for st in stmts)
+
+
+def resource_policy_kind(doc: Any, request: Request, kind: PolicyKind | None) -> PolicyKind:
+    """How to read ``resource_policy``: as given by ``--kind``; else a role's trust policy when the
+    request is an STS assume action on a role ARN and the document has no Resource element (a trust
+    policy has none); else a resource policy."""
+    if kind is not None:
+        return kind
+    if _is_trust_request(request) and not _has_resource_element(doc):
+        return PolicyKind.TRUST
+    return PolicyKind.RESOURCE
+
+
+def run_evaluate(text: str, *, resource_kind: PolicyKind | None = None) -> dict[str, Any]:
+    """The evaluate command without the I/O: input JSON text -> result dict (raises InputError).
+
+    ``resource_kind``: read ``resource_policy`` as a trust or a resource policy (default: detected)."""
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser goes
@@ -154,7 +191,8 @@ def run_evaluate(text: str) -> dict[str, Any]:
         return evaluate_trust(trust, request).to_dict()
     identity = _policies(data.get("policies", []), "policies", PolicyKind.IDENTITY)
     rp = data.get("resource_policy")
-    resource_policy = None if rp is None else _compile(rp, PolicyKind.RESOURCE, "resource_policy")
+    resource_policy = None if rp is None else _compile(rp, resource_policy_kind(rp, request, resource_kind),
+                                                       "resource_policy")
     bd = data.get("boundary")
     boundary = None if bd is None else _compile(bd, PolicyKind.BOUNDARY, "boundary")
     account = data.get("resource_account")
@@ -199,10 +237,22 @@ def guess_kind(text: str) -> PolicyKind:
 @policy_app.command("evaluate")
 def evaluate_cmd(
     source: str = typer.Argument(..., metavar="FILE|-", help="Input JSON file, or - for stdin."),
+    kind: str | None = typer.Option(
+        None,
+        "--kind",
+        help="Read resource_policy as a role's trust policy or as a resource policy (default: trust when the "
+        "request is an sts:AssumeRole* action on a role ARN and the document has no Resource element).",
+    ),
 ) -> None:
     """Evaluate a request against identity and resource policies; prints the decision as JSON."""
+    resource_kind = None
+    if kind is not None:
+        if kind not in [k.value for k in RESOURCE_POLICY_KINDS]:
+            _fail(f"--kind must be one of {', '.join(k.value for k in RESOURCE_POLICY_KINDS)} (the kind of "
+                  "resource_policy; policies are always identity policies)")
+        resource_kind = PolicyKind(kind)
     try:
-        out = run_evaluate(_read(source))
+        out = run_evaluate(_read(source), resource_kind=resource_kind)
     except InputError as exc:
         _fail(str(exc))
     typer.echo(json.dumps(out, indent=2))

@@ -19,6 +19,11 @@ class Check:
     seen: Any = None
     cause: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    skipped: bool = False  # not made (e.g. offline, no keys): neither passed nor failed
+
+    @property
+    def status(self) -> str:
+        return "skipped" if self.skipped else "ok" if self.ok else "fail"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -37,6 +42,10 @@ class Trace:
         self.checks.append(check)
         return check
 
+    def skip(self, name: str, detail: str, **kw: Any) -> None:
+        """A check that was not made; it does not stop the replay, and it never reads as passed."""
+        self.checks.append(Check(name, True, detail, skipped=True, **kw))
+
     @property
     def failed(self) -> Check | None:
         return next((c for c in self.checks if not c.ok), None)
@@ -50,3 +59,6 @@ class NullTrace(Trace):
 
     def fail(self, name: str, detail: str, *, cause: str | None = None, **kw: Any) -> Check:
         return Check(name, False, detail, cause=cause, **kw)
+
+    def skip(self, name: str, detail: str, **kw: Any) -> None:
+        return None

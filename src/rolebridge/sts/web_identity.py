@@ -44,6 +44,16 @@ class _SignatureNotChecked:
 SIGNATURE_NOT_CHECKED = _SignatureNotChecked()
 
 
+def _iso(epoch: Any) -> Any:
+    """An epoch time as ISO 8601 UTC (what people read); anything else as it is."""
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, float)):
+        return epoch
+    try:
+        return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return epoch
+
+
 def _trust_context(ctx: CallContext, prefix: str, claims: dict[str, Any], audience: str,
                    session: str) -> tuple[dict[str, Any], list[str]]:
     context: dict[str, Any] = {
@@ -131,10 +141,11 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
         jwks = await services.jwks_for(issuer, provider, token.header.get("kid"), ctx.now)
     except errors.AWSError as exc:
         trace.fail("keys", f"could not get the issuer's keys: {exc.explanation or exc.message}",
-                   cause=getattr(exc, "cause", None) or "jwks-unreachable")
+                   cause="tls-untrusted" if isinstance(exc, errors.UntrustedIssuerTLS) else "jwks-unreachable")
         raise
     if jwks is SIGNATURE_NOT_CHECKED:
-        trace.ok("signature", "signature not checked offline (no keys given)", data={"checked": False})
+        trace.skip("signature", "not checked: offline with no keys (give the issuer's JWKS with --jwks)",
+                   data={"checked": False})
     else:
         try:
             verify_signature(token, jwks)
@@ -149,10 +160,11 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
     try:
         check_times(token, now=ctx.now)
     except errors.AWSError as exc:
-        trace.fail("expiry", exc.message, cause="token-expired", expected=f"exp > {int(ctx.now)}",
-                   seen=token.claims.get("exp"))
+        trace.fail("expiry", exc.message, cause="token-expired", expected=f"exp after {_iso(ctx.now)} (now)",
+                   seen=_iso(token.claims.get("exp")))
         raise
-    trace.ok("expiry", f"valid until {token.claims.get('exp')}")
+    if not isinstance(trace, NullTrace):
+        trace.ok("expiry", f"valid until {_iso(token.claims.get('exp'))}")
 
     sub = token.claims.get("sub")
     if not isinstance(sub, str) or not sub:

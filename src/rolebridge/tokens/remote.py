@@ -35,9 +35,12 @@ the ``now`` argument.
 Errors (our choice where AWS's is unobserved): anything that means "these are not usable
 keys" -- TLS failure, bad pin, refused/DNS failure, non-200, redirect off-host, oversize, bad
 JSON, no keys -- raises ``InvalidIdentityToken`` with AWS's observed text ``COULDNT_RETRIEVE``
-(double space included).  A timeout or a 5xx/429 from the issuer -- the transient "could not be
-reached, retry" case the STS model documents for ``IDPCommunicationError`` -- raises
-``IDPCommunicationError``.  The precise reason is in ``explanation``.
+(double space included); when the reason is the certificate (not trusted and not pinned, or
+matching no thumbprint) it is the ``UntrustedIssuerTLS`` subclass -- the same code and message
+for AWS, cause ``tls-untrusted`` for ``rolebridge explain``.  A timeout or a 5xx/429 from the
+issuer -- the transient "could not be reached, retry" case the STS model documents for
+``IDPCommunicationError`` -- raises ``IDPCommunicationError``.  The precise reason is in
+``explanation``.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from rolebridge.errors import AWSError, IDPCommunicationError, InvalidIdentityToken
+from rolebridge.errors import AWSError, IDPCommunicationError, InvalidIdentityToken, UntrustedIssuerTLS
 from rolebridge.tokens._jose import JoseFormatError, strict_json_object
 from rolebridge.tokens.issuer import DISCOVERY_PATH
 
@@ -116,6 +119,11 @@ def _probe_context() -> ssl.SSLContext:
 
 def _couldnt(why: str) -> InvalidIdentityToken:
     return InvalidIdentityToken(COULDNT_RETRIEVE, explanation=why)
+
+
+def _untrusted(why: str) -> UntrustedIssuerTLS:
+    """AWS's key-retrieval failure, whose reason is the issuer's certificate (not trusted, not pinned)."""
+    return UntrustedIssuerTLS(COULDNT_RETRIEVE, explanation=why)
 
 
 def _unreachable(why: str) -> IDPCommunicationError:
@@ -277,13 +285,13 @@ class JWKSFetcher:
                 raise _couldnt(f"cannot connect to {url}: {exc}") from None
             if not thumbprints:
                 why = f"TLS verification of {host} failed and the provider has no thumbprints: {exc}"
-                raise _couldnt(why) from None
+                raise _untrusted(why) from None
         context = await self._pinned_context(host, port, thumbprints)
         try:
             return await self._send(url, context)
         except httpx.ConnectError as exc:
             why = f"TLS verification of {host} against the pinned certificate failed: {exc}"
-            raise _couldnt(why) from None
+            raise (_untrusted(why) if _cert_verify_failure(exc) else _couldnt(why)) from None
 
     async def _send(self, url: str, context: ssl.SSLContext) -> tuple[int, str | None, bytes]:
         timeout = httpx.Timeout(self.read_timeout, connect=self.connect_timeout)
@@ -344,7 +352,7 @@ class JWKSFetcher:
         presented = hashlib.sha1(top, usedforsecurity=False).hexdigest()
         if not any(hmac.compare_digest(presented, pin.strip().lower()) for pin in thumbprints):
             why = f"the top certificate of {host}:{port} ({presented}) matches none of the thumbprints"
-            raise _couldnt(why)
+            raise _untrusted(why)
         pinned = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED + check_hostname
         pinned.minimum_version = ssl.TLSVersion.TLSv1_2
         pinned.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN

@@ -6,8 +6,9 @@ Evaluate, then explain: the checks are the ones ``sts/web_identity.py`` makes (r
 first failed check into one of the issue's fixed cause codes and writes the one-sentence fix.
 
 Offline (files instead of a server's state) builds a throw-away store holding the given provider
-and role with the IAM handlers themselves, then replays the same checks against it; without keys
-the signature is reported as not checked rather than assumed good or bad.
+and role with the IAM handlers themselves, then replays the same checks against it. What offline
+cannot know is reported as not checked (``"status": "skipped"``, ``"ok": null``), never as
+passed: the signature without keys, and whether the role exists.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import re
 import tempfile
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -427,7 +429,8 @@ _PARAM_CAUSES = (
 
 
 def _check_dict(c: Check) -> dict[str, Any]:
-    d: dict[str, Any] = {"name": c.name, "ok": c.ok, "detail": c.detail}
+    """One check as printed: ``status`` ok|fail|skipped; ``ok`` is true/false, or null when not checked."""
+    d: dict[str, Any] = {"name": c.name, "ok": None if c.skipped else c.ok, "status": c.status, "detail": c.detail}
     if c.expected is not None:
         d["expected"] = c.expected
     if c.seen is not None:
@@ -452,13 +455,15 @@ def _validate_params(
     return None
 
 
-def _similar_providers(services: Services, account: str, issuer: str) -> list[str]:
+def _similar_providers(services: Services, account: str, issuer: str, *, given: bool = False) -> list[str]:
+    """Provider URLs of ``account`` that the token's issuer was meant to be: the same URL but for
+    scheme, case or a trailing slash; offline (``given``), any provider the user named."""
     def norm(u: str) -> str:
         return re.sub(r"^[a-z]+://", "", u.strip().lower()).rstrip("/")
 
     with services.store.read() as s:
         urls = list(s.execute(select(OIDCProvider.url).where(OIDCProvider.account_id == account)).scalars())
-    return [u for u in urls if norm(u) == norm(issuer)]
+    return [u for u in urls if given or norm(u) == norm(issuer)]
 
 
 def explain_assume(
@@ -469,14 +474,19 @@ def explain_assume(
     session_name: str,
     duration: int | None = None,
     now: float | None = None,
+    offline: bool = False,
 ) -> Explanation:
-    """Replay the assume against ``services`` and explain it."""
+    """Replay the assume against ``services`` and explain it.
+
+    ``offline``: ``services`` holds only what the user gave (a provider, a role made from a trust
+    policy file), so the role's existence is reported as not checked, and a token whose issuer is
+    not the given provider URL is an issuer mismatch, not a missing provider."""
     bad = _validate_params(role_arn, token, session_name, duration)
     if bad is not None:
         cause = next((c for member, c in _PARAM_CAUSES if f"'{member}'" in bad.message), "other")
         if cause == "duration-too-long" and duration is not None and duration < 900:
             cause = "other"
-        check = {"name": "parameters", "ok": False, "detail": bad.message, "cause": cause}
+        check = {"name": "parameters", "ok": False, "status": "fail", "detail": bad.message, "cause": cause}
         return _finish("error", bad, cause, [check], bad.message, {"role_arn": role_arn})
 
     diagnosis = diagnose_web_identity(
@@ -486,6 +496,7 @@ def explain_assume(
         {
             "name": "parameters",
             "ok": True,
+            "status": "ok",
             "detail": "RoleArn, RoleSessionName, DurationSeconds and "
             "WebIdentityToken pass the API's constraints",
         }
@@ -496,20 +507,35 @@ def explain_assume(
     for c in diagnosis.trace.checks:
         if c.name == "token-format":
             facts["provider_url"] = c.data.get("iss") or ""
+    if offline:
+        for c in checks:
+            if c["name"] == "role" and c["status"] == "ok":
+                c.update({"ok": None, "status": "skipped",
+                          "detail": f"not checked: offline, {role_arn} is assumed to exist with the trust policy "
+                                    "given (--trust-policy)"})
+            elif c["name"] == "provider" and c["status"] == "ok":
+                c["detail"] += " as given with --provider-url: the token's iss matches it"
     failed = diagnosis.trace.failed
     if failed is None:
         arn = (diagnosis.result or {}).get("AssumedRoleUser", {}).get("Arn")
-        checks.append({"name": "result", "ok": True, "detail": f"credentials for {arn}"})
+        skipped = [c["name"] for c in checks if c["status"] == "skipped"]
+        unless = f" (if the checks not made pass: {', '.join(skipped)})" if skipped else ""
+        checks.append({"name": "result", "ok": True, "status": "ok", "detail": f"credentials for {arn}{unless}"})
         expl = _finish("success", None, None, checks, "", facts)
         expl.assumed_role_arn = arn
         return expl
     cause, detail = failed.cause or "other", failed.detail
     if cause == "provider-missing" and ref is not None and facts.get("provider_url"):
-        similar = _similar_providers(services, ref.account, facts["provider_url"])
+        iss = facts["provider_url"]
+        similar = ["https://" + u.removeprefix("https://")
+                   for u in _similar_providers(services, ref.account, iss, given=offline)]
         if similar:
             cause = "issuer-mismatch"
-            detail = (f"the token's iss {facts['provider_url']!r} is not exactly "
-                      f"the registered provider URL {similar}")
+            given = "the provider URL given (--provider-url)" if offline else "the registered provider URL"
+            detail = (f"the token's issuer (iss) is {iss!r} but {given} is "
+                      f"{similar[0] if len(similar) == 1 else similar!r}; STS finds the provider by the exact iss")
+            checks[-1].update({"detail": detail, "expected": similar if len(similar) > 1 else similar[0],
+                               "seen": iss})
     if cause == "duration-too-long":
         facts["max_session"] = failed.expected
     if cause.startswith("audience"):
@@ -552,6 +578,7 @@ def _finish(
             {
                 "name": "result",
                 "ok": False,
+                "status": "fail",
                 "detail": f"{error.code}: {error.message}",
                 "seen": {
                     "error_code": error.code,
@@ -589,14 +616,21 @@ class OfflineRole:
 
 
 class OfflineServices(Services):
-    """Services over a temporary store whose issuer keys are the ones given (or none: not checked)."""
+    """Services over a temporary store whose issuer keys are the ones given, or fetched from the
+    issuer as STS does (``fetch_keys``), or none: the signature is then not checked."""
 
-    def __init__(self, *args: Any, jwks: dict[str, Any] | None = None, **kw: Any) -> None:
+    def __init__(self, *args: Any, jwks: dict[str, Any] | None = None, fetch_keys: bool = False,
+                 **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.offline_jwks = jwks
+        self.fetch_keys = fetch_keys
 
     async def jwks_for(self, issuer: str, provider: ProviderView, kid: str | None, now: float) -> Any:
-        return self.offline_jwks if self.offline_jwks is not None else SIGNATURE_NOT_CHECKED
+        if self.offline_jwks is not None:
+            return self.offline_jwks
+        if self.fetch_keys:  # discovery then jwks_uri over verified or thumbprint-pinned HTTPS
+            return await self.fetcher().get_jwks(issuer, thumbprints=provider.thumbprints, kid=kid, now=now)
+        return SIGNATURE_NOT_CHECKED
 
 
 def _root(account: str) -> Caller:
@@ -613,7 +647,8 @@ def _call(services: Services, account: str, handler: Any, params: dict[str, Any]
 
 @contextmanager
 def offline_services(
-    providers: Sequence[OfflineProvider], roles: Sequence[OfflineRole], *, jwks: dict[str, Any] | None = None
+    providers: Sequence[OfflineProvider], roles: Sequence[OfflineRole], *, jwks: dict[str, Any] | None = None,
+    fetch_keys: bool = False,
 ) -> Iterator[OfflineServices]:
     """A store in a temporary dir with the providers and roles created by IAM's own handlers."""
     from rolebridge.iam.providers import create_provider
@@ -622,7 +657,8 @@ def offline_services(
     with tempfile.TemporaryDirectory(prefix="rolebridge-explain-") as tmp:
         paths = Paths(data_dir=Path(tmp), database_url=f"sqlite:///{Path(tmp) / 'offline.db'}")
         store = open_store(paths)
-        services = OfflineServices(store, public_url="https://offline.rolebridge.invalid", jwks=jwks)
+        services = OfflineServices(store, public_url="https://offline.rolebridge.invalid", jwks=jwks,
+                                   fetch_keys=fetch_keys)
         try:
             for p in providers:
                 ensure_account(store, p.account)
@@ -669,6 +705,75 @@ def explain_offline(
 ) -> Explanation:
     roles = [OfflineRole(role_arn, trust_policy, max_session_duration)] if trust_policy is not None else []
     with offline_services(providers, roles, jwks=jwks) as services:
+        return explain_assume(
+            services, role_arn=role_arn, token=token, session_name=session_name, duration=duration, now=now,
+            offline=True,
+        )
+
+
+# -- from an IAM endpoint (real AWS, or any IAM botocore can reach) ----------------------------
+def _url_document(value: Any) -> Any:
+    """A policy document as IAM returns it: a dict (botocore decodes it) or URL-encoded JSON."""
+    if isinstance(value, str):
+        text = urllib.parse.unquote(value) if value.lstrip().startswith("%") else value
+        return json.loads(text)
+    return value
+
+
+def _code(exc: Exception) -> str | None:
+    response = getattr(exc, "response", None)
+    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+
+
+def read_from_iam(iam: Any, role_arn: str) -> tuple[list[OfflineRole], list[OfflineProvider]]:
+    """The role (trust policy, MaxSessionDuration) and every OIDC provider of the role's account,
+    read through a botocore IAM client whose credentials are of that account. A missing role gives
+    no role (STS's ``role-missing``); other IAM errors propagate."""
+    ref = parse_role_arn(role_arn)
+    if ref is None:
+        return [], []
+    roles: list[OfflineRole] = []
+    seen_accounts: set[str] = set()  # whose IAM the credentials read: every ARN it returns names it
+    try:
+        got = iam.get_role(RoleName=ref.name)["Role"]
+    except Exception as exc:
+        if _code(exc) != "NoSuchEntity":
+            raise
+    else:
+        seen_accounts.add(str(got["Arn"]).split(":")[4])
+        roles.append(OfflineRole(got["Arn"], _url_document(got["AssumeRolePolicyDocument"]),
+                                 int(got.get("MaxSessionDuration") or 3600)))
+    providers = []
+    for item in iam.list_open_id_connect_providers().get("OpenIDConnectProviderList", []):
+        arn = item["Arn"]
+        seen_accounts.add(arn.split(":")[4])
+        got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+        providers.append(OfflineProvider(str(got["Url"]), arn.split(":")[4], tuple(got.get("ClientIDList", [])),
+                                         tuple(got.get("ThumbprintList", []))))
+    others = sorted(seen_accounts - {ref.account})
+    if others:
+        raise errors.ValidationError(
+            f"The IAM credentials are of account {', '.join(others)}, but the role is in {ref.account}: "
+            f"use credentials (or --profile) of {ref.account}.")
+    return roles, providers
+
+
+def explain_from_iam(
+    iam: Any,
+    *,
+    token: str,
+    role_arn: str,
+    session_name: str,
+    duration: int | None = None,
+    now: float | None = None,
+    jwks: dict[str, Any] | None = None,
+) -> Explanation:
+    """Explain against what an IAM endpoint holds: its role and OIDC providers are read through
+    ``iam`` and the offline replay runs on them; the issuer's keys are fetched as STS fetches them
+    (discovery, then jwks_uri over verified or thumbprint-pinned HTTPS) unless ``jwks`` is given.
+    Unlike the offline mode from files, the role's existence and the provider are checked."""
+    roles, providers = read_from_iam(iam, role_arn)
+    with offline_services(providers, roles, jwks=jwks, fetch_keys=jwks is None) as services:
         return explain_assume(
             services, role_arn=role_arn, token=token, session_name=session_name, duration=duration, now=now
         )

@@ -1,7 +1,8 @@
 """`rolebridge grant`: the walkthrough's cross-account setup, least privilege, from platform facts.
 
-A plan is computed once (provider URL/ARN in the target account, the role, its trust policy and
-permission policies) and then either rendered (``tools/render.py``: Terraform, CloudFormation,
+A plan is computed once per role (provider URL/ARN in the target account, the role, its trust
+policy and permission policies; by default one role per environment, ``make_plans``) and then
+either rendered (``tools/render.py``: Terraform, CloudFormation,
 policy JSON, AWS CLI) or applied through any IAM endpoint botocore can reach. The trust policy
 is the platform's own subject pattern (``platform.roles.subject_pattern``: the environment is
 the namespace, ``_`` in the project becomes ``.``, a strict uuid pattern) under ``StringLike``,
@@ -76,10 +77,14 @@ class GrantPlan:
 
 
 def default_role_name(project: str, environments: Sequence[str]) -> str:
-    """The walkthrough's `<project>-<env>` for one environment, the project name for several."""
+    """The walkthrough's role name: ``<project with _ as ->-<env>`` (``cross_account_sample`` in
+    ``dev`` -> ``cross-account-sample-dev``, what a project file's ``aws_role:
+    "...role/cross-account-sample-{{ env }}"`` names); ``<project with _ as ->`` alone for one role
+    over several environments or all of them."""
+    base = project.replace("_", "-")
     if len(environments) == 1 and environments[0] != ALL_ENVIRONMENTS:
-        return f"{project}-{environments[0]}"
-    return project
+        return f"{base}-{environments[0]}"
+    return base
 
 
 def trust_policy(provider_url: str, provider_arn_: str, audience: str, subjects: Sequence[str]) -> dict[str, Any]:
@@ -146,6 +151,19 @@ def make_plan(cluster: ClusterFacts, project: str, environments: Sequence[str], 
     return plan
 
 
+def make_plans(cluster: ClusterFacts, project: str, environments: Sequence[str], account: str, *,
+               role_name: str | None = None, policies: Mapping[str, dict[str, Any]] | None = None,
+               allows: Sequence[str] = (), max_session_duration: int = 3600) -> list[GrantPlan]:
+    """What ``rolebridge grant`` sets up: one role per environment, each named by
+    ``default_role_name`` and trusting only that environment's jobs; with ``role_name`` (or all
+    environments), one role trusting every environment given."""
+    envs = list(dict.fromkeys(environments))
+    one_role = role_name is not None or len(envs) <= 1 or ALL_ENVIRONMENTS in envs
+    groups = [envs] if one_role else [[e] for e in envs]
+    return [make_plan(cluster, project, group, account, role_name=role_name, policies=policies, allows=allows,
+                      max_session_duration=max_session_duration) for group in groups]
+
+
 # -- apply -------------------------------------------------------------------------------------
 @dataclass
 class ApplyReport:
@@ -161,6 +179,17 @@ class ApplyReport:
     def to_dict(self) -> dict[str, Any]:
         return {"role_arn": self.role_arn, "changed": self.changed, "changes": self.changes,
                 "unchanged": self.unchanged, "drift": self.drift}
+
+
+def combined_report(reports: Sequence[ApplyReport]) -> dict[str, Any]:
+    """Several roles' reports as one (``grant --apply --json``): ``role_arns`` always, ``role_arn``
+    as well when there is one role."""
+    out: dict[str, Any] = {"role_arns": [r.role_arn for r in reports]}
+    if len(reports) == 1:
+        out["role_arn"] = reports[0].role_arn
+    out.update({"changed": any(r.changed for r in reports), "changes": [c for r in reports for c in r.changes],
+                "unchanged": [u for r in reports for u in r.unchanged], "drift": [d for r in reports for d in r.drift]})
+    return out
 
 
 def _doc(value: Any) -> Any:

@@ -1,4 +1,6 @@
-"""Renderers for a grant plan: Terraform (the walkthrough's shape), CloudFormation, policy JSON, AWS CLI.
+"""Renderers for a grant's plans (one per role): Terraform (the walkthrough's shape), CloudFormation,
+policy JSON, AWS CLI. The plans of one grant share the cluster, project, account and permission
+policies; they differ in role name and environments.
 
 Terraform is built from a small block/attribute model and printed the way ``terraform fmt``
 prints it (two-space indent, ``=`` aligned within a run of one-line attributes), never from a
@@ -8,7 +10,9 @@ string template; values are quoted by one function that also escapes HCL's ``${`
 from __future__ import annotations
 
 import json
+import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -87,6 +91,22 @@ def render_hcl(blocks: list[Block]) -> str:
     return "\n".join(out) + "\n"
 
 
+def hcl_map(items: dict[str, Expr], indent: int) -> Expr:
+    """An object constructor, one item a line, ``=`` aligned as ``terraform fmt`` aligns it."""
+    pad = "  " * (indent + 1)
+    keys = {k: hcl_str(k) for k in items}
+    width = max((len(q) for q in keys.values()), default=0)
+    body = "".join(f"{pad}{keys[k].ljust(width)} = {v.text}\n" for k, v in items.items())
+    return Expr("{\n" + body + "  " * indent + "}")
+
+
+def _plans(plans: GrantPlan | Sequence[GrantPlan]) -> list[GrantPlan]:
+    out = [plans] if isinstance(plans, GrantPlan) else list(plans)
+    if not out:
+        raise ValueError("no plan to render")
+    return out
+
+
 def _heredoc_json(doc: dict[str, Any], indent: int) -> Expr:
     pad = "  " * (indent + 1)
     text = json.dumps(doc, indent=2).replace("${", "$${").replace("%{", "%%{")
@@ -100,11 +120,15 @@ def _tf_name(name: str) -> str:
 
 
 # -- renderers ----------------------------------------------------------------------------------
-def terraform(plan: GrantPlan, *, region: str = "us-east-1") -> str:
-    """The walkthrough's Terraform: provider, OIDC provider, policy document, role, policies."""
+def terraform(plans: GrantPlan | Sequence[GrantPlan], *, region: str = "us-east-1") -> str:
+    """The walkthrough's Terraform: provider, OIDC provider, then per role (``for_each`` over
+    ``local.roles``, role name -> environments) a policy document, the role and its policies."""
+    all_plans = _plans(plans)
+    plan = all_plans[0]
     c = plan.cluster
-    env_values = "[for env in local.environments : " + \
+    env_values = "[for env in each.value : " + \
         '"system:serviceaccount:${env}:${replace(local.project_name, "_", ".")}-${local.uuid_pattern}"]'
+    roles = hcl_map({p.role_name: hcl_list(p.environments, 2) for p in all_plans}, 1)
     blocks = [
         Block("provider", ("aws",), [Attr("region", Expr("var.aws_region"))]),
         Block("variable", ("aws_region",), [Attr("type", Expr("string")), Attr("default", Expr(hcl_str(region)))]),
@@ -132,78 +156,113 @@ def terraform(plan: GrantPlan, *, region: str = "us-east-1") -> str:
         Block("locals", (), [
             Attr("project_name", Expr(hcl_str(plan.project))),
             Attr("uuid_pattern", Expr(hcl_str(UUID_PATTERN))),
-            Attr("environments", hcl_list(plan.environments, 1)),
+            None,
+            Attr("roles", roles),  # role name -> the environments (namespaces) whose jobs may assume it
         ]),
-        Block("data", ("aws_iam_policy_document", "default"), [Block("statement", (), [
-            Attr("actions", hcl_list(["sts:AssumeRoleWithWebIdentity"], 2)),
-            Attr("effect", Expr(hcl_str("Allow"))),
+        Block("data", ("aws_iam_policy_document", "default"), [
+            Attr("for_each", Expr("local.roles")),
             None,
-            Block("condition", (), [
-                Attr("test", Expr(hcl_str("StringLike"))),
-                Attr("variable", Expr('"${replace(var.oidc_provider_url, "https://", "")}:sub"')),
-                Attr("values", Expr(env_values)),
+            Block("statement", (), [
+                Attr("actions", hcl_list(["sts:AssumeRoleWithWebIdentity"], 2)),
+                Attr("effect", Expr(hcl_str("Allow"))),
+                None,
+                Block("condition", (), [
+                    Attr("test", Expr(hcl_str("StringLike"))),
+                    Attr("variable", Expr('"${replace(var.oidc_provider_url, "https://", "")}:sub"')),
+                    Attr("values", Expr(env_values)),
+                ]),
+                None,
+                Block("condition", (), [
+                    Attr("test", Expr(hcl_str("StringEquals"))),
+                    Attr("variable", Expr('"${replace(var.oidc_provider_url, "https://", "")}:aud"')),
+                    Attr("values", hcl_list([c.audience], 3)),
+                ]),
+                None,
+                Block("principals", (), [
+                    Attr("identifiers", Expr("[var.oidc_provider_arn]")),
+                    Attr("type", Expr(hcl_str("Federated"))),
+                ]),
             ]),
-            None,
-            Block("condition", (), [
-                Attr("test", Expr(hcl_str("StringEquals"))),
-                Attr("variable", Expr('"${replace(var.oidc_provider_url, "https://", "")}:aud"')),
-                Attr("values", hcl_list([c.audience], 3)),
-            ]),
-            None,
-            Block("principals", (), [
-                Attr("identifiers", Expr("[var.oidc_provider_arn]")),
-                Attr("type", Expr(hcl_str("Federated"))),
-            ]),
-        ])]),
+        ]),
         Block("resource", ("aws_iam_role", "default"), [
-            Attr("name", Expr(hcl_str(plan.role_name))),
-            Attr("assume_role_policy", Expr("data.aws_iam_policy_document.default.json")),
+            Attr("for_each", Expr("local.roles")),
+            None,
+            Attr("name", Expr("each.key")),
+            Attr("assume_role_policy", Expr("data.aws_iam_policy_document.default[each.key].json")),
             Attr("max_session_duration", Expr(str(plan.max_session_duration))),
         ]),
     ]
     for name, doc in plan.policies.items():
         blocks.append(Block("resource", ("aws_iam_role_policy", _tf_name(name)), [
+            Attr("for_each", Expr("aws_iam_role.default")),
+            None,
             Attr("name", Expr(hcl_str(name))),
-            Attr("role", Expr("aws_iam_role.default.id")),
+            Attr("role", Expr("each.value.id")),
             Attr("policy", _heredoc_json(doc, 1)),
         ]))
-    blocks.append(Block("output", ("role_arn",), [
-        Attr("description", Expr(hcl_str("The aws_role jobs must use (full ARN: the role is in another account)"))),
-        Attr("value", Expr("aws_iam_role.default.arn")),
+    blocks.append(Block("output", ("role_arns",), [
+        Attr("description", Expr(hcl_str("Role name -> the aws_role jobs must use (full ARN: the role is in "
+                                          "another account)"))),
+        Attr("value", Expr("{ for name, role in aws_iam_role.default : name => role.arn }")),
     ]))
     return render_hcl(blocks)
 
 
-def cloudformation(plan: GrantPlan) -> dict[str, Any]:
+def _logical_ids(plans: list[GrantPlan]) -> list[str]:
+    """CloudFormation logical ID suffixes: none for one role, else the environments in CamelCase."""
+    if len(plans) == 1:
+        return [""]
+    out: list[str] = []
+    for i, p in enumerate(plans):
+        words = re.split(r"[^A-Za-z0-9]+", "-".join(p.environments).replace("*", "All"))
+        suffix = "".join(w[:1].upper() + w[1:] for w in words if w) or str(i + 1)
+        out.append(suffix if suffix not in out else f"{suffix}{i + 1}")
+    return out
+
+
+def cloudformation(plans: GrantPlan | Sequence[GrantPlan]) -> dict[str, Any]:
+    all_plans = _plans(plans)
+    plan = all_plans[0]
     c = plan.cluster
-    role: dict[str, Any] = {"RoleName": plan.role_name, "AssumeRolePolicyDocument": plan.trust_policy,
-                            "MaxSessionDuration": plan.max_session_duration}
-    if plan.policies:
-        role["Policies"] = [{"PolicyName": n, "PolicyDocument": d} for n, d in plan.policies.items()]
     provider: dict[str, Any] = {"Url": c.oidc_url, "ClientIdList": [c.audience]}
     if c.thumbprint:
         provider["ThumbprintList"] = [c.thumbprint]
+    resources: dict[str, Any] = {
+        "OidcProvider": {"Type": "AWS::IAM::OIDCProvider", "Condition": "CreateProvider", "Properties": provider},
+    }
+    outputs: dict[str, Any] = {}
+    for p, suffix in zip(all_plans, _logical_ids(all_plans), strict=True):
+        role: dict[str, Any] = {"RoleName": p.role_name, "AssumeRolePolicyDocument": p.trust_policy,
+                                "MaxSessionDuration": p.max_session_duration}
+        if p.policies:
+            role["Policies"] = [{"PolicyName": n, "PolicyDocument": d} for n, d in p.policies.items()]
+        resources[f"Role{suffix}"] = {"Type": "AWS::IAM::Role", "Properties": role}
+        outputs[f"RoleArn{suffix}"] = {"Description": f"The aws_role jobs in {', '.join(p.environments)} must use",
+                                       "Value": {"Fn::GetAtt": [f"Role{suffix}", "Arn"]}}
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": f"rolebridge grant: jobs of {plan.project} ({', '.join(plan.environments)}) on cluster "
-                       f"{c.name} assume {plan.role_arn}",
+        "Description": f"rolebridge grant: jobs of {plan.project} on cluster {c.name} assume "
+                       + "; ".join(f"{p.role_arn} ({', '.join(p.environments)})" for p in all_plans),
         "Parameters": {"CreateOidcProvider": {"Type": "String", "AllowedValues": ["true", "false"],
                                               "Default": "true"}},
         "Conditions": {"CreateProvider": {"Fn::Equals": [{"Ref": "CreateOidcProvider"}, "true"]}},
-        "Resources": {
-            "OidcProvider": {"Type": "AWS::IAM::OIDCProvider", "Condition": "CreateProvider", "Properties": provider},
-            "Role": {"Type": "AWS::IAM::Role", "Properties": role},
-        },
-        "Outputs": {"RoleArn": {"Description": "The aws_role jobs must use", "Value": {"Fn::GetAtt": ["Role", "Arn"]}}},
+        "Resources": resources,
+        "Outputs": outputs,
     }
 
 
-def policy_json(plan: GrantPlan) -> dict[str, Any]:
-    """The trust policy document alone (pipe it to ``rolebridge lint -``)."""
-    return plan.trust_policy
+def policy_json(plans: GrantPlan | Sequence[GrantPlan]) -> dict[str, Any]:
+    """The trust policy document alone (pipe it to ``rolebridge lint -``); for several roles, an
+    object of role name -> trust policy."""
+    all_plans = _plans(plans)
+    if len(all_plans) == 1:
+        return all_plans[0].trust_policy
+    return {p.role_name: p.trust_policy for p in all_plans}
 
 
-def aws_cli(plan: GrantPlan) -> str:
+def aws_cli(plans: GrantPlan | Sequence[GrantPlan]) -> str:
+    all_plans = _plans(plans)
+    plan = all_plans[0]
     c = plan.cluster
     lines = ["# the OIDC provider (skip if `aws iam list-open-id-connect-providers` already shows "
              f"{plan.provider_arn})"]
@@ -211,11 +270,13 @@ def aws_cli(plan: GrantPlan) -> str:
     if c.thumbprint:
         provider += ["--thumbprint-list", c.thumbprint]
     lines.append(shlex.join(provider))
-    lines.append(shlex.join(["aws", "iam", "create-role", "--role-name", plan.role_name, "--max-session-duration",
-                             str(plan.max_session_duration), "--assume-role-policy-document",
-                             json.dumps(plan.trust_policy, separators=(",", ":"))]))
-    for name, doc in plan.policies.items():
-        lines.append(shlex.join(["aws", "iam", "put-role-policy", "--role-name", plan.role_name, "--policy-name",
-                                 name, "--policy-document", json.dumps(doc, separators=(",", ":"))]))
-    lines.append(f"# jobs use --aws-role {plan.role_arn}")
+    for p in all_plans:
+        lines.append(shlex.join(["aws", "iam", "create-role", "--role-name", p.role_name, "--max-session-duration",
+                                 str(p.max_session_duration), "--assume-role-policy-document",
+                                 json.dumps(p.trust_policy, separators=(",", ":"))]))
+        for name, doc in p.policies.items():
+            lines.append(shlex.join(["aws", "iam", "put-role-policy", "--role-name", p.role_name, "--policy-name",
+                                     name, "--policy-document", json.dumps(doc, separators=(",", ":"))]))
+    for p in all_plans:
+        lines.append(f"# jobs in {', '.join(p.environments)} use --aws-role {p.role_arn}")
     return "\n".join(lines) + "\n"
