@@ -40,6 +40,12 @@ def rb(*args: str, data_dir: Path, check: bool = True, env: dict[str, str] | Non
     return proc
 
 
+def aws_error(exc: pytest.ExceptionInfo[Any]) -> tuple[str, str, int]:
+    """A boto3 ClientError's AWS code, message and HTTP status."""
+    r = exc.value.response
+    return r["Error"]["Code"], r["Error"]["Message"], r["ResponseMetadata"]["HTTPStatusCode"]
+
+
 def _insert_before_dashdash(args: tuple[str, ...], extra: list[str]) -> list[str]:
     i = args.index("--")
     return [*args[:i], *extra, *args[i:]]

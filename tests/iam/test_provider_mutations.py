@@ -26,13 +26,13 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from conftest import aws_error
+
 ACCOUNT = "370000000001"
 AWS_CLI = str(Path(sys.executable).parent / "aws")
 
 
-def error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
-    r = exc.value.response
-    return r["Error"]["Code"], r["Error"]["Message"], r["ResponseMetadata"]["HTTPStatusCode"]
+error = aws_error
 
 
 @pytest.fixture(scope="module")

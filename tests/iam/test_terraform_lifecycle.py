@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from conftest import aws_error
+
 ACCOUNT = "350000000001"
 AWS_CLI = str(Path(sys.executable).parent / "aws")
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
@@ -30,9 +32,7 @@ def doc(action: str) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]})
 
 
-def error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
-    r = exc.value.response
-    return r["Error"]["Code"], r["Error"]["Message"], r["ResponseMetadata"]["HTTPStatusCode"]
+error = aws_error
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,6 @@ from rolebridge.store.schema import S3Object, S3Part, S3Upload
 MAX_PART = 5 * 1024**3
 MIN_PART = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10000
-COPY_CHUNK = 8 << 20
 _COPY_RANGE = re.compile(r"bytes=(\d+)-(\d+)")
 FULL_OBJECT = "FULL_OBJECT"
 
@@ -174,16 +173,9 @@ def _copy_range(header: str | None, size: int) -> tuple[int, int]:
 def _copy_into(call: S3Call, temp: TempBlob, source: ObjectView, start: int, length: int,
                digests: Digests) -> str:
     """Copy ``length`` bytes of the source blob from ``start`` into ``temp``, digesting them; commit."""
-    with open(call.blobs.path(source.blob), "rb") as f:
-        f.seek(start)
-        left = length
-        while left > 0:
-            block = f.read(min(COPY_CHUNK, left))
-            if not block:
-                raise OSError(f"blob {source.blob} is shorter than its row says")
-            digests.update(block)
-            temp.write(block)
-            left -= len(block)
+    for block in call.blobs.read(source.blob, start, length):
+        digests.update(block)
+        temp.write(block)
     return temp._commit_sync()
 
 
