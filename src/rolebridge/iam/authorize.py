@@ -56,7 +56,7 @@ def identity_policies(ctx: CallContext, caller: Caller) -> tuple[list[Any], Any]
         if role is None:
             return [], None
         docs = s.execute(select(RolePolicy).where(RolePolicy.role_pk == role.id)).scalars().all()
-        policies = [compile_policy(d.document, kind="identity", name=d.name) for d in docs]
+        policies = [compile_policy(d.document, kind="identity", name=d.name, inline=True) for d in docs]
         policies.extend(ctx.services.attached_policies(s, role))
         boundary = ctx.services.boundary_policy(s, role)
     return policies, boundary

@@ -28,8 +28,10 @@ def check_trust_policy(document: str) -> None:
         raise errors.LimitExceeded(f"Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_QUOTA}")
 
 
-def check_identity_policy(document: str, *, kind: str = "identity") -> None:
-    compile_policy(document, kind=kind)
+def check_identity_policy(document: str, *, kind: str = "identity", inline: bool = False) -> None:
+    """``inline``: a role's inline policy, limited only together with the role's others
+    (``INLINE_ROLE_POLICY_QUOTA``, checked by the caller), not by the managed-policy size."""
+    compile_policy(document, kind=kind, inline=inline)
 
 
 def as_text(document: Any) -> str:

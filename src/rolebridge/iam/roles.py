@@ -149,7 +149,7 @@ def update_assume_role_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, 
 @operation("iam", "PutRolePolicy", resource=_role_resource)
 def put_role_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     document = p["PolicyDocument"]
-    check_identity_policy(document)
+    check_identity_policy(document, inline=True)
     with ctx.store.tx() as s:
         row = get_role_or_404(s, _account(ctx), p["RoleName"])
         existing = s.execute(select(RolePolicy).where(RolePolicy.role_pk == row.id)).scalars().all()
