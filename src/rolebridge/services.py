@@ -166,6 +166,9 @@ class Services:
         return list(self.lookups.get(("provider-accounts", issuer), load))
 
     def role_by_arn(self, account: str, ref: RoleRef) -> RoleView | None:
+        """The role ``ref`` names, or None; a role ARN of another partition names none here."""
+        if not ref.here:
+            return None
         key = ("role", account, ref.name.lower(), ref.path)
         return self.lookups.get(key, lambda: self._load_role(account, ref))
 

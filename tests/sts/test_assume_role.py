@@ -307,3 +307,28 @@ def test_deleted_and_recreated_role_invalidates_sessions(server: Any, world: dic
     with pytest.raises(ClientError) as exc:
         old.list_roles()
     assert error(exc)[0] == "AccessDenied"
+
+
+@pytest.mark.parametrize("partition", ["aws-cn", "aws-us-gov", "foo"])
+def test_role_arn_in_another_partition_names_no_role(server: Any, world: dict[str, Any], partition: str) -> None:
+    """This server is the `aws` partition: a well-formed role ARN of another partition names a role that
+    does not exist here, so AccessDenied as for any missing role (aws-semantics.md §1.2: such an ARN passes
+    AWS's format check; §1.8: the denial's wording), never the `aws` role of the same account and name."""
+    arn = f"arn:{partition}:iam::{A}:role/hub"
+    with pytest.raises(ClientError) as exc:
+        world["sts_a"].assume_role(RoleArn=arn, RoleSessionName="s1")
+    assert error(exc) == ("AccessDenied", f"User: arn:aws:iam::{A}:root is not authorized to perform: "
+                                          f"sts:AssumeRole on resource: {arn}")
+
+
+def test_malformed_role_arns(world: dict[str, Any]) -> None:
+    """aws-semantics.md §1.2: to AssumeRole, an ARN AWS cannot parse is `<value> is invalid`; a
+    well-formed ARN that is not a role's is `Request ARN is invalid` (both ValidationError)."""
+    for bad in ("nothing-valid-in-here", "arn:a:::something/test-role", f"arn:aws:iam::{A}:"):
+        with pytest.raises(ClientError) as exc:
+            world["sts_a"].assume_role(RoleArn=bad, RoleSessionName="s1")
+        assert error(exc) == ("ValidationError", f"{bad} is invalid")
+    for not_a_role in (f"arn:aws:iam::{A}:policy/hub", f"arn:aws:s3:::{A}-bucket/role/x", "arn:aws:iam::12:role/x"):
+        with pytest.raises(ClientError) as exc:
+            world["sts_a"].assume_role(RoleArn=not_a_role, RoleSessionName="s1")
+        assert error(exc) == ("ValidationError", "Request ARN is invalid")

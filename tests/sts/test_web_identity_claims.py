@@ -90,3 +90,27 @@ def test_multi_valued_session_tag_is_refused(server, setup) -> None:
     with pytest.raises(ClientError) as info:
         assume(server, roles["tags"], token(issuer, **bad))
     assert info.value.response["Error"]["Code"] == "InvalidIdentityToken"
+
+
+@pytest.mark.parametrize("partition", ["aws-cn", "aws-us-gov", "foo"])
+def test_role_arn_in_another_partition_is_refused(server, setup, partition: str) -> None:
+    """A role ARN of another partition names no role of this (`aws`) server: AccessDenied, as for a
+    missing role (aws-semantics.md §1.2, §1.4), even though `arn:aws:…` of that name exists."""
+    issuer, roles = setup
+    other = roles["plain"].replace("arn:aws:", f"arn:{partition}:", 1)
+    with pytest.raises(ClientError) as info:
+        assume(server, other, token(issuer))
+    assert info.value.response["Error"]["Code"] == "AccessDenied"
+    assert info.value.response["Error"]["Message"] == "Not authorized to perform sts:AssumeRoleWithWebIdentity"
+
+
+def test_malformed_role_arn_is_request_arn_is_invalid(server, setup) -> None:
+    """AssumeRoleWithWebIdentity answers every RoleArn that is not a role ARN with `Request ARN is
+    invalid` (sts-cases.json C24), a pasted annotation or an ARN with extra colons alike."""
+    issuer, _ = setup
+    for bad in ("eks.amazonaws.com/role-arn=arn:aws:iam::571000000001:role/claims-plain",
+                "arn:aws:iam::::571000000001:role/claims-plain", "arn:aws:iam::571000000001:policy/x"):
+        with pytest.raises(ClientError) as info:
+            assume(server, bad, token(issuer))
+        assert info.value.response["Error"]["Code"] == "ValidationError"
+        assert info.value.response["Error"]["Message"] == "Request ARN is invalid"

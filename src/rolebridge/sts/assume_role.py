@@ -22,7 +22,7 @@ from typing import Any
 from rolebridge import errors
 from rolebridge.caller import Caller
 from rolebridge.context import CallContext
-from rolebridge.iam.arns import assumed_role_arn, parse_role_arn
+from rolebridge.iam.arns import assumed_role_arn, request_role_arn
 from rolebridge.iam.authorize import identity_policies, principal_of, request_context, session_policies
 from rolebridge.iam.registry import operation
 from rolebridge.policy import EvaluationResult, Request, compile_policy, evaluate, evaluate_trust
@@ -120,9 +120,7 @@ def authorize_assume(ctx: CallContext, caller: Caller, role: RoleView, actions: 
 @operation("sts", "AssumeRole", action=None)
 def assume_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     caller = ctx.require_caller()
-    ref = parse_role_arn(p["RoleArn"])
-    if ref is None:
-        raise errors.ValidationError("Request ARN is invalid")
+    ref = request_role_arn(p["RoleArn"], echo_malformed=True)
     session_name = p["RoleSessionName"]
     duration = int(p.get("DurationSeconds") or 3600)
     policy = p.get("Policy")

@@ -16,7 +16,7 @@ from typing import Any
 from rolebridge import errors
 from rolebridge.caller import Caller
 from rolebridge.context import CallContext
-from rolebridge.iam.arns import assumed_role_arn, parse_role_arn
+from rolebridge.iam.arns import assumed_role_arn, request_role_arn
 from rolebridge.iam.registry import operation
 from rolebridge.policy import Principal, Request, compile_policy, evaluate_trust
 from rolebridge.sts import credentials
@@ -88,11 +88,12 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
     session_name = p["RoleSessionName"]
     duration = int(p.get("DurationSeconds") or 3600)
 
-    ref = parse_role_arn(p["RoleArn"])
-    if ref is None:
+    try:
+        ref = request_role_arn(p["RoleArn"])
+    except errors.ValidationError:
         trace.fail("role-arn", f"{p['RoleArn']!r} is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
                    cause="role-arn-invalid", seen=p["RoleArn"])
-        raise errors.ValidationError("Request ARN is invalid")
+        raise
     trace.ok("role-arn", f"role {ref.name} in account {ref.account}")
     if p.get("Policy"):
         compile_policy(p["Policy"], kind="session")
@@ -161,7 +162,8 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
 
     role = services.role_by_arn(ref.account, ref)
     if role is None:
-        trace.fail("role", f"role {ref.arn} does not exist", cause="role-missing", expected=ref.arn)
+        trace.fail("role", f"role {ref.arn} does not exist" + ("" if ref.here else " (this server is the "
+                   "aws partition only)"), cause="role-missing", expected=ref.arn)
         raise errors.AccessDenied(DENIED)
     trace.ok("role", f"role {role.arn} exists")
 
