@@ -332,3 +332,40 @@ def test_malformed_role_arns(world: dict[str, Any]) -> None:
         with pytest.raises(ClientError) as exc:
             world["sts_a"].assume_role(RoleArn=not_a_role, RoleSessionName="s1")
         assert error(exc) == ("ValidationError", "Request ARN is invalid")
+
+
+def test_session_tag_and_source_identity_rules(world: dict[str, Any]) -> None:
+    """The session rules AssumeRole's parameters share with a web identity token's claims
+    (sts/session_rules.py): the model's constraints as ValidationError, the others as STS's
+    InvalidParameterValue (aws-semantics.md §1.2, §1.6, §1.8)."""
+    sts = world["sts_a"]
+    cases: list[tuple[dict[str, Any], tuple[str, str]]] = [
+        ({"Tags": [{"Key": "aws:x", "Value": "v"}]},
+         ("InvalidParameterValue", 'User-defined tag keys can\'t start with "aws:".')),
+        ({"Tags": [{"Key": "AWS:x", "Value": "v"}]},
+         ("InvalidParameterValue", 'User-defined tag keys can\'t start with "aws:".')),
+        ({"Tags": [{"Key": "a", "Value": "1"}, {"Key": "A", "Value": "2"}]},
+         ("InvalidParameterValue", "Duplicate tag keys found. Please note that Tag keys are case insensitive.")),
+        ({"Tags": [{"Key": f"k{i}", "Value": "v"} for i in range(51)]},
+         ("ValidationError", "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member "
+                             "must have length less than or equal to 50")),
+        ({"Tags": [{"Key": "a*b", "Value": "v"}]},
+         ("ValidationError", "1 validation error detected: Value 'a*b' at 'tags.1.member.key' failed to satisfy "
+                             "constraint: Member must satisfy regular expression pattern: "
+                             "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+")),
+        ({"SourceIdentity": "a" * 65},
+         ("ValidationError", f"1 validation error detected: Value '{'a' * 65}' at 'sourceIdentity' failed to "
+                             "satisfy constraint: Member must have length less than or equal to 64")),
+        ({"SourceIdentity": "aws:x"},  # ':' is outside the alphabet, so the prefix rule is never reached
+         ("ValidationError", "1 validation error detected: Value 'aws:x' at 'sourceIdentity' failed to satisfy "
+                             "constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*")),
+        ({"SourceIdentity": "a b/c"},
+         ("ValidationError", "1 validation error detected: Value 'a b/c' at 'sourceIdentity' failed to satisfy "
+                             "constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*")),
+    ]
+    for params, expected in cases:
+        with pytest.raises(ClientError) as exc:
+            assume(sts, "tagged", **params)
+        assert error(exc) == expected, params
+    ok = assume(sts, "tagged", Tags=[{"Key": "K" * 128, "Value": "v" * 256}], SourceIdentity="a" * 64)
+    assert ok["SourceIdentity"] == "a" * 64

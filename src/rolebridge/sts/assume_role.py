@@ -27,7 +27,7 @@ from rolebridge.iam.authorize import identity_policies, principal_of, request_co
 from rolebridge.iam.registry import operation
 from rolebridge.policy import EvaluationResult, Request, compile_policy, evaluate, evaluate_trust
 from rolebridge.services import RoleView
-from rolebridge.sts import credentials
+from rolebridge.sts import credentials, session_rules
 
 ACTION = "sts:AssumeRole"
 CHAINED_MAX = 3600
@@ -41,27 +41,75 @@ def denied_message(caller: Caller, action: str, role_arn: str) -> str:
     return f"User: {caller.arn} is not authorized to perform: {action} on resource: {role_arn}"
 
 
+# AssumeRole's answers to the session rules (sts/session_rules.py) its parameters break. The model's own
+# constraints (count, length, alphabet) in the model's words, as the Query layer reports them first; the
+# rest as STS answers them [LS-AWS sts snapshots, aws-semantics.md §1.8]. Inferred (no AWS capture): the
+# reserved ``aws:`` prefix of a tag key (IAM's TagRole sentence) and of a source identity (unreachable in
+# practice: ``:`` is outside the source identity's alphabet, so the model's pattern refuses it first).
+_TAG_KEY_PATTERN = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]+"
+_TAG_VALUE_PATTERN = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*"
+_SOURCE_IDENTITY_PATTERN = r"[\w+=,.@-]*"
+_PARAMETER_MESSAGES = {
+    "duplicate-key": "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
+    "transitive-missing": "The specified transitive tag key must be included in the requested tags.",
+    "reserved-key": 'User-defined tag keys can\'t start with "aws:".',
+    "source-identity-reserved": 'The source identity can\'t start with "aws:".',
+}
+
+
+def _model_problem(v: session_rules.Violation) -> errors.Problem | None:
+    """The violation as the model's ValidationError problem, or None if the model has no such rule."""
+    tag = f"tags.{(v.index or 0) + 1}.member"
+    if v.rule == "count":
+        return (None, "tags", f"Member must have length less than or equal to {session_rules.MAX_TAGS}")
+    if v.rule == "transitive-count":
+        return (None, "transitiveTagKeys", f"Member must have length less than or equal to {session_rules.MAX_TAGS}")
+    if v.rule == "key-length":
+        rule = ("Member must have length greater than or equal to 1" if not v.value else
+                f"Member must have length less than or equal to {session_rules.TAG_KEY_MAX}")
+        return (v.value, f"{tag}.key", rule)
+    if v.rule == "key-chars":
+        return (v.value, f"{tag}.key", f"Member must satisfy regular expression pattern: {_TAG_KEY_PATTERN}")
+    if v.rule == "value-length":
+        return (None, f"{tag}.value", f"Member must have length less than or equal to {session_rules.TAG_VALUE_MAX}")
+    if v.rule == "value-chars":
+        return (v.value, f"{tag}.value", f"Member must satisfy regular expression pattern: {_TAG_VALUE_PATTERN}")
+    if v.rule == "source-identity-length":
+        n = session_rules.java_length(v.value or "")
+        rule = (f"Member must have length greater than or equal to {session_rules.SOURCE_IDENTITY_MIN}"
+                if n < session_rules.SOURCE_IDENTITY_MIN else
+                f"Member must have length less than or equal to {session_rules.SOURCE_IDENTITY_MAX}")
+        return (v.value, "sourceIdentity", rule)
+    if v.rule == "source-identity-chars":
+        return (v.value, "sourceIdentity",
+                f"Member must satisfy regular expression pattern: {_SOURCE_IDENTITY_PATTERN}")
+    return None
+
+
+def refuse_parameters(violations: list[session_rules.Violation]) -> None:
+    """Raise AWS's error for the first broken rule: the model's constraints batched, as AWS reports them,
+    before any other rule."""
+    model = [p for p in (_model_problem(v) for v in violations) if p is not None]
+    if model:
+        raise errors.validation_error(model)
+    if violations:
+        raise errors.InvalidParameterValue(_PARAMETER_MESSAGES[violations[0].rule])
+
+
 def session_tags(caller: Caller, p: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
     """The new session's tags and transitive keys: the caller's transitive tags plus the requested ones,
-    with AWS's rules and messages (InvalidParameterValue)."""
+    with AWS's rules and messages (the session rules shared with the web identity token's tags)."""
     requested = p.get("Tags") or []
-    seen: set[str] = set()
-    for tag in requested:
-        low = tag["Key"].lower()
-        if low in seen:
-            raise errors.InvalidParameterValue("Duplicate tag keys found. Please note that Tag keys are case "
-                                               "insensitive.")
-        seen.add(low)
     transitive = list(p.get("TransitiveTagKeys") or [])
-    if any(k.lower() not in seen for k in transitive):
-        raise errors.InvalidParameterValue(
-            "The specified transitive tag key must be included in the requested tags.")
+    refuse_parameters(session_rules.tag_violations([(t["Key"], t.get("Value", "")) for t in requested],
+                                                   transitive))
+    seen = {t["Key"].lower() for t in requested}
     inherited_keys = list(caller.session.get("ttk") or [])
     inherited = {k: v for k, v in (caller.session.get("tags") or {}).items() if k in inherited_keys}
     if any(k.lower() in seen for k in inherited):
         raise errors.InvalidParameterValue("One of the specified transitive tag keys can't be set because it "
                                            "conflicts with a transitive tag key from the calling session.")
-    tags = {**inherited, **{t["Key"]: t["Value"] for t in requested}}
+    tags = {**inherited, **{t["Key"]: t.get("Value", "") for t in requested}}
     wanted = {k.lower() for k in transitive}
     return tags, inherited_keys + [t["Key"] for t in requested if t["Key"].lower() in wanted]
 
@@ -128,6 +176,8 @@ def assume_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
         compile_policy(policy, kind="session")
     policy_arns = [d["arn"] for d in p.get("PolicyArns") or [] if d.get("arn")]
     tags, transitive = session_tags(caller, p)
+    if p.get("SourceIdentity") is not None:
+        refuse_parameters(session_rules.source_identity_violations(p["SourceIdentity"]))
     inherited_source = caller.session.get("src")
     source_identity = p.get("SourceIdentity") or inherited_source
     if inherited_source and p.get("SourceIdentity") and p["SourceIdentity"] != inherited_source:

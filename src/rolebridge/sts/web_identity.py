@@ -21,11 +21,13 @@ from rolebridge.iam.registry import operation
 from rolebridge.policy import Principal, Request, compile_policy, evaluate_trust
 from rolebridge.sts import credentials
 from rolebridge.sts.trace import NullTrace, Trace
+from rolebridge.tokens import claims
+from rolebridge.tokens.claims import SessionTags
 from rolebridge.tokens.verifier import check_audience, check_times, parse_unverified, verify_signature
 
 ACTION = "sts:AssumeRoleWithWebIdentity"
-TAGS_CLAIM = "https://aws.amazon.com/tags"
-SOURCE_IDENTITY_CLAIM = "https://aws.amazon.com/source_identity"
+TAGS_CLAIM = claims.TAGS_CLAIM
+SOURCE_IDENTITY_CLAIM = claims.SOURCE_IDENTITY_CLAIM
 DENIED = "Not authorized to perform sts:AssumeRoleWithWebIdentity"
 
 
@@ -44,10 +46,13 @@ class _SignatureNotChecked:
 SIGNATURE_NOT_CHECKED = _SignatureNotChecked()
 
 
-def _trust_context(ctx: CallContext, prefix: str, claims: dict[str, Any], audience: str,
-                   session: str) -> tuple[dict[str, Any], list[str]]:
+def _trust_context(ctx: CallContext, prefix: str, token_claims: dict[str, Any], audience: str,
+                   session: str, tags: SessionTags | None = None, source_identity: str | None = None
+                   ) -> tuple[dict[str, Any], list[str]]:
+    """The trust policy's request context and the actions it must allow; ``tags`` and
+    ``source_identity`` as ``tokens/claims.py`` read them from the token."""
     context: dict[str, Any] = {
-        f"{prefix}:sub": claims.get("sub"),
+        f"{prefix}:sub": token_claims.get("sub"),
         f"{prefix}:aud": audience,
         "sts:RoleSessionName": session,
         "aws:CurrentTime": dt.datetime.fromtimestamp(ctx.now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -57,25 +62,19 @@ def _trust_context(ctx: CallContext, prefix: str, claims: dict[str, Any], audien
         "aws:UserAgent": ctx.user_agent,
     }
     for claim in ("amr",):
-        if claim in claims:
-            value = claims[claim]
+        if claim in token_claims:
+            value = token_claims[claim]
             context[f"{prefix}:{claim}"] = value if isinstance(value, list) else [value]
-    if isinstance(claims.get("azp"), str):
-        context[f"{prefix}:azp"] = claims["azp"]
+    if isinstance(token_claims.get("azp"), str):
+        context[f"{prefix}:azp"] = token_claims["azp"]
     actions = [ACTION]
-    tags = claims.get(TAGS_CLAIM)
-    if isinstance(tags, dict):
-        principal_tags = tags.get("principal_tags") or {}
-        if principal_tags:
-            actions.append("sts:TagSession")
-            for key, values in principal_tags.items():
-                if not isinstance(values, list) or len(values) != 1:
-                    raise errors.InvalidIdentityToken("Session tags must have exactly one value.")
-                context[f"aws:RequestTag/{key}"] = str(values[0])
-            context["aws:TagKeys"] = list(principal_tags)
-            context["sts:TransitiveTagKeys"] = list(tags.get("transitive_tag_keys") or [])
-    source_identity = claims.get(SOURCE_IDENTITY_CLAIM)
-    if isinstance(source_identity, str):
+    if tags:
+        actions.append("sts:TagSession")
+        for key, value in tags.tags.items():
+            context[f"aws:RequestTag/{key}"] = value
+        context["aws:TagKeys"] = list(tags.tags)
+        context["sts:TransitiveTagKeys"] = list(tags.transitive_keys)
+    if source_identity is not None:
         actions.append("sts:SetSourceIdentity")
         context["sts:SourceIdentity"] = source_identity
     return {k: v for k, v in context.items() if v is not None}, actions
@@ -159,6 +158,12 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
     if not isinstance(sub, str) or not sub:
         trace.fail("claims", "the token has no sub claim", cause="other")
         raise errors.InvalidIdentityToken("Missing a required claim: sub")
+    try:
+        tags = claims.session_tags(token)
+        source_identity = claims.source_identity(token)
+    except errors.AWSError as exc:
+        trace.fail("claims", f"{exc.message}: {exc.explanation}", cause="other")
+        raise
 
     role = services.role_by_arn(ref.account, ref)
     if role is None:
@@ -167,7 +172,8 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
         raise errors.AccessDenied(DENIED)
     trace.ok("role", f"role {role.arn} exists")
 
-    context, actions = _trust_context(ctx, provider.url, token.claims, audience, session_name)
+    context, actions = _trust_context(ctx, provider.url, token.claims, audience, session_name, tags,
+                                      source_identity)
     compiled = compile_policy(role.trust_policy, kind="trust")
     principal = Principal(kind="Federated", arn=provider.arn, account=ref.account)
     for action in actions:
@@ -191,14 +197,13 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
     trace.ok("duration", f"{duration} s")
 
     expiration = ctx.now + duration
-    source_identity = context.get("sts:SourceIdentity")
-    session_ctx = {"fed": provider.arn, "sub": sub, "aud": audience, "prefix": provider.url}
+    session_ctx: dict[str, Any] = {"fed": provider.arn, "sub": sub, "aud": audience, "prefix": provider.url}
     if source_identity:
         session_ctx["src"] = source_identity
-    if context.get("aws:TagKeys"):
-        session_ctx["tags"] = {k: context[f"aws:RequestTag/{k}"] for k in context["aws:TagKeys"]}
-        if context.get("sts:TransitiveTagKeys"):  # carried into chained sessions (sts/assume_role.py)
-            session_ctx["ttk"] = list(context["sts:TransitiveTagKeys"])
+    if tags:
+        session_ctx["tags"] = dict(tags.tags)
+        if tags.transitive_keys:  # carried into chained sessions (sts/assume_role.py)
+            session_ctx["ttk"] = list(tags.transitive_keys)
     caller = Caller(
         account_id=ref.account, arn=assumed_role_arn(ref.account, role.name, session_name),
         user_id=f"{role.role_id}:{session_name}", kind="assumed-role", access_key_id="",
