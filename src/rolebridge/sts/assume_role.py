@@ -16,7 +16,6 @@ and the web-identity provider do not.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from rolebridge import errors
@@ -27,11 +26,10 @@ from rolebridge.iam.authorize import identity_policies, principal_of, request_co
 from rolebridge.iam.registry import operation
 from rolebridge.policy import EvaluationResult, Request, compile_policy, evaluate, evaluate_trust
 from rolebridge.services import RoleView
-from rolebridge.sts import credentials, session_rules
+from rolebridge.sts import credentials, session_policy, session_rules
 
 ACTION = "sts:AssumeRole"
 CHAINED_MAX = 3600
-PACKED_LIMIT = 2048
 CHAINING_MESSAGE = ("The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role "
                     "chaining.")
 MAX_DURATION_MESSAGE = "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
@@ -114,16 +112,6 @@ def session_tags(caller: Caller, p: dict[str, Any]) -> tuple[dict[str, str], lis
     return tags, inherited_keys + [t["Key"] for t in requested if t["Key"].lower() in wanted]
 
 
-def packed_percent(policy: str | None, arns: list[str], tags: list[dict[str, str]]) -> int:
-    """How full the packed session policy and tags are, in percent, as PackedPolicySize reports."""
-    size = 0
-    if policy:
-        size += len(json.dumps(json.loads(policy), separators=(",", ":")))
-    size += sum(len(a) for a in arns)
-    size += sum(len(t["Key"]) + len(t.get("Value", "")) for t in tags)
-    return max(1, -(-size * 100 // PACKED_LIMIT))
-
-
 def trust_context(ctx: CallContext, caller: Caller, p: dict[str, Any], tags: dict[str, str],
                   transitive: list[str], source_identity: str | None) -> dict[str, Any]:
     context = request_context(ctx, caller)
@@ -171,10 +159,7 @@ def assume_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     ref = request_role_arn(p["RoleArn"], echo_malformed=True)
     session_name = p["RoleSessionName"]
     duration = int(p.get("DurationSeconds") or 3600)
-    policy = p.get("Policy")
-    if policy:
-        compile_policy(policy, kind="session")
-    policy_arns = [d["arn"] for d in p.get("PolicyArns") or [] if d.get("arn")]
+    policies = session_policy.requested(p)
     tags, transitive = session_tags(caller, p)
     if p.get("SourceIdentity") is not None:
         refuse_parameters(session_rules.source_identity_violations(p["SourceIdentity"]))
@@ -183,12 +168,7 @@ def assume_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     if inherited_source and p.get("SourceIdentity") and p["SourceIdentity"] != inherited_source:
         raise errors.InvalidParameterValue(
             "The source identity of a role session cannot be changed once it is set.")
-    packed = None
-    if policy or policy_arns or p.get("Tags"):
-        packed = packed_percent(policy, policy_arns, p.get("Tags") or [])
-        if packed > 100:
-            raise errors.PackedPolicyTooLarge(
-                f"Packed size of the session policy and tags is {packed}% of the allowed size.")
+    packed = session_policy.check_packed(policies, [(t["Key"], t.get("Value", "")) for t in p.get("Tags") or []])
     if p.get("SerialNumber") or p.get("TokenCode"):
         raise errors.AccessDenied("MultiFactorAuthentication failed with invalid MFA one time pass code.")
 
@@ -208,6 +188,9 @@ def assume_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
         raise errors.ValidationError(CHAINING_MESSAGE)
     if duration > role.max_session_duration:
         raise errors.ValidationError(MAX_DURATION_MESSAGE)
+    if policies.arns:
+        with ctx.store.read() as store:
+            session_policy.resolve(store, role.account_id, policies)
 
     expiration = ctx.now + duration
     session_ctx: dict[str, Any] = {}
@@ -217,10 +200,7 @@ def assume_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
         session_ctx["ttk"] = transitive
     if source_identity:
         session_ctx["src"] = source_identity
-    if policy:
-        session_ctx["pol"] = json.dumps(json.loads(policy), separators=(",", ":"))
-    if policy_arns:
-        session_ctx["parns"] = policy_arns
+    session_ctx.update(session_policy.session_context(policies))
     new = Caller(
         account_id=ref.account, arn=assumed_role_arn(ref.account, role.name, session_name),
         user_id=f"{role.role_id}:{session_name}", kind="assumed-role", access_key_id="",

@@ -19,7 +19,7 @@ from rolebridge.context import CallContext
 from rolebridge.iam.arns import assumed_role_arn, request_role_arn
 from rolebridge.iam.registry import operation
 from rolebridge.policy import Principal, Request, compile_policy, evaluate_trust
-from rolebridge.sts import credentials
+from rolebridge.sts import credentials, session_policy
 from rolebridge.sts.trace import NullTrace, Trace
 from rolebridge.tokens import claims
 from rolebridge.tokens.claims import SessionTags
@@ -94,8 +94,11 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
                    cause="role-arn-invalid", seen=p["RoleArn"])
         raise
     trace.ok("role-arn", f"role {ref.name} in account {ref.account}")
-    if p.get("Policy"):
-        compile_policy(p["Policy"], kind="session")
+    try:
+        policies = session_policy.requested(p)
+    except errors.AWSError as exc:
+        trace.fail("session-policy", exc.message, cause="other")
+        raise
 
     try:
         token = parse_unverified(p["WebIdentityToken"])
@@ -196,6 +199,18 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
             "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
     trace.ok("duration", f"{duration} s")
 
+    try:
+        packed = session_policy.check_packed(policies, list(tags.tags.items()))
+        if policies.arns:
+            with ctx.store.read() as store:
+                session_policy.resolve(store, role.account_id, policies)
+    except errors.AWSError as exc:
+        trace.fail("session-policy", exc.message, cause="other")
+        raise
+    if policies:
+        trace.ok("session-policy", "session policies " + ", ".join(
+            (["inline Policy"] if policies.policy else []) + list(policies.arns)))
+
     expiration = ctx.now + duration
     session_ctx: dict[str, Any] = {"fed": provider.arn, "sub": sub, "aud": audience, "prefix": provider.url}
     if source_identity:
@@ -204,6 +219,7 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
         session_ctx["tags"] = dict(tags.tags)
         if tags.transitive_keys:  # carried into chained sessions (sts/assume_role.py)
             session_ctx["ttk"] = list(tags.transitive_keys)
+    session_ctx.update(session_policy.session_context(policies))  # limit the session (iam/authorize.py)
     caller = Caller(
         account_id=ref.account, arn=assumed_role_arn(ref.account, role.name, session_name),
         user_id=f"{role.role_id}:{session_name}", kind="assumed-role", access_key_id="",
@@ -220,8 +236,8 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
     }
     if source_identity:
         result_shape["SourceIdentity"] = source_identity
-    if p.get("Policy") or session_ctx.get("tags"):
-        result_shape["PackedPolicySize"] = min(100, max(1, (len(p.get("Policy") or "") * 100) // 2048))
+    if packed is not None:
+        result_shape["PackedPolicySize"] = packed
     ctx.audit["assumed"] = caller.arn
     return result_shape
 
