@@ -32,7 +32,8 @@ _SCOPING_OPERATORS = frozenset({"StringEquals", "StringLike", "StringEqualsIgnor
 _WEB_IDENTITY = "sts:assumerolewithwebidentity"
 
 
-def check_trust_policy(document: str) -> None:
+def check_trust_policy(document: str) -> Mapping[str, Any]:
+    """The trust policy, parsed, if IAM would save it; else AWS's error."""
     compiled = compile_policy(document, kind="trust")
     size = packed_size(document)
     if size > TRUST_POLICY_QUOTA:
@@ -40,6 +41,7 @@ def check_trust_policy(document: str) -> None:
     problem = shared_provider_problem(compiled.document)
     if problem is not None:
         raise errors.MalformedPolicyDocument(problem)
+    return compiled.document
 
 
 def shared_provider_problem(document: Mapping[str, Any]) -> str | None:

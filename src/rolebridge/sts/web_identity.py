@@ -177,7 +177,7 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
 
     context, actions = _trust_context(ctx, provider.url, token.claims, audience, session_name, tags,
                                       source_identity)
-    compiled = compile_policy(role.trust_policy, kind="trust")
+    compiled = compile_policy(role.trust_evaluated or role.trust_policy, kind="trust")
     principal = Principal(kind="Federated", arn=provider.arn, account=ref.account)
     for action in actions:
         result = evaluate_trust(compiled, Request(principal=principal, action=action, resource=role.arn,
