@@ -17,6 +17,7 @@ from rolebridge import errors
 from rolebridge.caller import Caller
 from rolebridge.clock import Clock, system_clock
 from rolebridge.iam.arns import RoleRef, root_arn
+from rolebridge.iam.trust_principals import for_evaluation
 from rolebridge.lookup_cache import LookupCache
 from rolebridge.store import Store
 from rolebridge.store.schema import AccessKey, Cluster, OIDCProvider, Role
@@ -48,6 +49,9 @@ class RoleView:
     max_session_duration: int
     pk: int
     permissions_boundary: str | None
+    # the trust policy as it is evaluated: the roles it names by ARN as their unique IDs
+    # (iam/trust_principals.py), so a role deleted and re-created is not trusted
+    trust_evaluated: str = ""
 
 
 class Services:
@@ -166,6 +170,9 @@ class Services:
         return list(self.lookups.get(("provider-accounts", issuer), load))
 
     def role_by_arn(self, account: str, ref: RoleRef) -> RoleView | None:
+        """The role ``ref`` names, or None; a role ARN of another partition names none here."""
+        if not ref.here:
+            return None
         key = ("role", account, ref.name.lower(), ref.path)
         return self.lookups.get(key, lambda: self._load_role(account, ref))
 
@@ -176,7 +183,8 @@ class Services:
             if row is None or row.path != ref.path:
                 return None
             return RoleView(row.arn, row.name, row.path, row.role_id, row.account_id, row.trust_policy,
-                            row.max_session_duration, row.id, row.permissions_boundary)
+                            row.max_session_duration, row.id, row.permissions_boundary,
+                            for_evaluation(row.trust_policy, row.trust_principal_ids))
 
     def role_has_attachments(self, session: Any, row: Role) -> bool:
         from rolebridge.iam.policy_store import attached_arns

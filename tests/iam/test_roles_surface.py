@@ -189,3 +189,35 @@ def test_aws_cli(server: Any, iam: Any, tmp_path: Any) -> None:
     assert proc.returncode != 0 and "AccessDenied" in proc.stderr
     assert "is not authorized to perform: iam:DeleteRole" in proc.stderr
 
+
+
+def _padded_policy(action: str, size: int) -> str:
+    """A compact policy document of exactly ``size`` characters (a long Sid pads it)."""
+    doc = {"Version": "2012-10-17", "Statement": [{"Sid": "", "Effect": "Allow", "Action": action, "Resource": "*"}]}
+    text = json.dumps(doc, separators=(",", ":"))
+    return text.replace('"Sid":""', '"Sid":"' + "A" * (size - len(text)) + '"')
+
+
+def test_inline_role_policies_are_limited_only_in_aggregate(server: Any, iam: Any) -> None:
+    """IAM quota RolePolicySizeQuota: a role's inline policies together may hold 10,240 characters; one
+    of them alone is not held to the 6,144 of a managed policy (aws-semantics.md §2.4)."""
+    iam.create_role(RoleName="rs-big-inline", AssumeRolePolicyDocument=TRUST)
+    big = _padded_policy("iam:GetRole", 7000)
+    assert len(big) == 7000
+    iam.put_role_policy(RoleName="rs-big-inline", PolicyName="big", PolicyDocument=big)
+    assert iam.get_role_policy(RoleName="rs-big-inline", PolicyName="big")["PolicyDocument"]["Statement"][0][
+        "Action"] == "iam:GetRole"
+    session = as_role(server, "rs-big-inline")  # the stored policy is evaluated, not refused as too long
+    assert session.get_role(RoleName="rs-big-inline")["Role"]["RoleName"] == "rs-big-inline"
+    with pytest.raises(ClientError) as exc:
+        session.list_roles()
+    assert error(exc)[0] == "AccessDenied"
+    with pytest.raises(ClientError) as exc:  # 7,000 + 3,500 > 10,240 together
+        iam.put_role_policy(RoleName="rs-big-inline", PolicyName="more",
+                            PolicyDocument=_padded_policy("iam:ListRoles", 3500))
+    assert error(exc) == ("LimitExceeded", "Maximum policy size of 10240 bytes exceeded for role rs-big-inline")
+    iam.put_role_policy(RoleName="rs-big-inline", PolicyName="more",
+                        PolicyDocument=_padded_policy("iam:ListRoles", 3000))
+    with pytest.raises(ClientError) as exc:  # a managed policy is still held to 6,144 on its own
+        iam.create_policy(PolicyName="rs-big-managed", PolicyDocument=big)
+    assert error(exc) == ("LimitExceeded", "Cannot exceed quota for PolicySize: 6144")

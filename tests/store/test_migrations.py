@@ -196,3 +196,29 @@ def test_db_revision_writes_the_next_numbered_migration_for_a_new_table(
     finally:
         Base.metadata.remove(table)
         migrate.script_revisions.cache_clear()
+
+
+def test_0003_gives_the_roles_trust_policies_name_their_unique_ids(tmp_path: Path) -> None:
+    """Trust policies saved before roles were kept by unique ID: each ARN naming a role now gets that
+    role's ID (iam/trust_principals.py), so re-creating the role afterwards does not inherit the trust."""
+    import json
+
+    engine = create_engine(f"sqlite:///{tmp_path}/m.db")
+    upgrade(engine, "0002")
+    arn = "arn:aws:iam::111111111111:role/caller"
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                        "Principal": {"AWS": [arn, "arn:aws:iam::111111111111:role/gone", "111111111111"]}}]})
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO accounts (account_id, created_at) VALUES ('111111111111', 0)"))
+        for pk, name, role_id, doc in ((1, "caller", "AROACALLER0000000001", "{}"),
+                                       (2, "target", "AROATARGET0000000001", trust)):
+            c.execute(text("INSERT INTO roles (id, account_id, name, name_lower, path, role_id, arn, trust_policy, "
+                           "max_session_duration, tags, created_at) VALUES (:id, '111111111111', :n, :n, '/', "
+                           ":rid, :arn, :doc, 3600, '[]', 0)"),
+                      {"id": pk, "n": name, "rid": role_id, "arn": f"arn:aws:iam::111111111111:role/{name}",
+                       "doc": doc})
+    upgrade(engine)
+    with engine.connect() as c:
+        rows = dict(c.execute(text("SELECT name, trust_principal_ids FROM roles")).all())
+    assert rows["caller"] is None
+    assert json.loads(rows["target"]) == {arn: "AROACALLER0000000001"}

@@ -307,3 +307,65 @@ def test_deleted_and_recreated_role_invalidates_sessions(server: Any, world: dic
     with pytest.raises(ClientError) as exc:
         old.list_roles()
     assert error(exc)[0] == "AccessDenied"
+
+
+@pytest.mark.parametrize("partition", ["aws-cn", "aws-us-gov", "foo"])
+def test_role_arn_in_another_partition_names_no_role(server: Any, world: dict[str, Any], partition: str) -> None:
+    """This server is the `aws` partition: a well-formed role ARN of another partition names a role that
+    does not exist here, so AccessDenied as for any missing role (aws-semantics.md §1.2: such an ARN passes
+    AWS's format check; §1.8: the denial's wording), never the `aws` role of the same account and name."""
+    arn = f"arn:{partition}:iam::{A}:role/hub"
+    with pytest.raises(ClientError) as exc:
+        world["sts_a"].assume_role(RoleArn=arn, RoleSessionName="s1")
+    assert error(exc) == ("AccessDenied", f"User: arn:aws:iam::{A}:root is not authorized to perform: "
+                                          f"sts:AssumeRole on resource: {arn}")
+
+
+def test_malformed_role_arns(world: dict[str, Any]) -> None:
+    """aws-semantics.md §1.2: to AssumeRole, an ARN AWS cannot parse is `<value> is invalid`; a
+    well-formed ARN that is not a role's is `Request ARN is invalid` (both ValidationError)."""
+    for bad in ("nothing-valid-in-here", "arn:a:::something/test-role", f"arn:aws:iam::{A}:"):
+        with pytest.raises(ClientError) as exc:
+            world["sts_a"].assume_role(RoleArn=bad, RoleSessionName="s1")
+        assert error(exc) == ("ValidationError", f"{bad} is invalid")
+    for not_a_role in (f"arn:aws:iam::{A}:policy/hub", f"arn:aws:s3:::{A}-bucket/role/x", "arn:aws:iam::12:role/x"):
+        with pytest.raises(ClientError) as exc:
+            world["sts_a"].assume_role(RoleArn=not_a_role, RoleSessionName="s1")
+        assert error(exc) == ("ValidationError", "Request ARN is invalid")
+
+
+def test_session_tag_and_source_identity_rules(world: dict[str, Any]) -> None:
+    """The session rules AssumeRole's parameters share with a web identity token's claims
+    (sts/session_rules.py): the model's constraints as ValidationError, the others as STS's
+    InvalidParameterValue (aws-semantics.md §1.2, §1.6, §1.8)."""
+    sts = world["sts_a"]
+    cases: list[tuple[dict[str, Any], tuple[str, str]]] = [
+        ({"Tags": [{"Key": "aws:x", "Value": "v"}]},
+         ("InvalidParameterValue", 'User-defined tag keys can\'t start with "aws:".')),
+        ({"Tags": [{"Key": "AWS:x", "Value": "v"}]},
+         ("InvalidParameterValue", 'User-defined tag keys can\'t start with "aws:".')),
+        ({"Tags": [{"Key": "a", "Value": "1"}, {"Key": "A", "Value": "2"}]},
+         ("InvalidParameterValue", "Duplicate tag keys found. Please note that Tag keys are case insensitive.")),
+        ({"Tags": [{"Key": f"k{i}", "Value": "v"} for i in range(51)]},
+         ("ValidationError", "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member "
+                             "must have length less than or equal to 50")),
+        ({"Tags": [{"Key": "a*b", "Value": "v"}]},
+         ("ValidationError", "1 validation error detected: Value 'a*b' at 'tags.1.member.key' failed to satisfy "
+                             "constraint: Member must satisfy regular expression pattern: "
+                             "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+")),
+        ({"SourceIdentity": "a" * 65},
+         ("ValidationError", f"1 validation error detected: Value '{'a' * 65}' at 'sourceIdentity' failed to "
+                             "satisfy constraint: Member must have length less than or equal to 64")),
+        ({"SourceIdentity": "aws:x"},  # ':' is outside the alphabet, so the prefix rule is never reached
+         ("ValidationError", "1 validation error detected: Value 'aws:x' at 'sourceIdentity' failed to satisfy "
+                             "constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*")),
+        ({"SourceIdentity": "a b/c"},
+         ("ValidationError", "1 validation error detected: Value 'a b/c' at 'sourceIdentity' failed to satisfy "
+                             "constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*")),
+    ]
+    for params, expected in cases:
+        with pytest.raises(ClientError) as exc:
+            assume(sts, "tagged", **params)
+        assert error(exc) == expected, params
+    ok = assume(sts, "tagged", Tags=[{"Key": "K" * 128, "Value": "v" * 256}], SourceIdentity="a" * 64)
+    assert ok["SourceIdentity"] == "a" * 64

@@ -8,7 +8,7 @@ import stat
 import pytest
 from tokens_forge import ISSUER, NOW, claims
 
-from rolebridge.errors import InvalidIdentityToken
+from rolebridge.errors import InvalidIdentityToken, ValidationError
 from rolebridge.tokens import KeyRing, mint_service_account_token, parse_unverified, verify_token
 from rolebridge.tokens.claims import SOURCE_IDENTITY_CLAIM, TAGS_CLAIM, session_tags, source_identity
 from rolebridge.tokens.projected import refresh_at, write_token_file
@@ -66,8 +66,13 @@ def test_session_tags():
         {"principal_tags": {f"k{i}": ["v"] for i in range(51)}},
         {"principal_tags": {"Team": ["a"]}, "transitive_tag_keys": ["Other"]},
         {"principal_tags": {"Team": ["a"]}, "other": 1},
+        {"principal_tags": ["x"]},
+        {"principal_tags": {"a": ["v"]}, "transitive_tag_keys": 5},
+        {"principal_tags": {"a*b": ["v"]}},
+        5,
     ):
-        with pytest.raises(InvalidIdentityToken, match="session tags"):
+        # AWS's answer to IdP-passed tags it cannot accept (tokens/claims.py)
+        with pytest.raises(ValidationError, match=r"^Unable to validate tags$"):
             session_tags(_sign({TAGS_CLAIM: bad}))
 
 

@@ -36,7 +36,11 @@ SESSION_TOKEN_STS_ALLOWED = frozenset({"AssumeRole", "GetCallerIdentity"})
 
 
 def principal_of(caller: Caller) -> Principal:
-    return Principal(kind="AWS", arn=caller.arn, account=caller.account_id, role_arn=caller.role_arn)
+    """The caller as policies name it: by ARN, and a role session also by its role's unique ID (a trust
+    policy keeps the roles it names by ID: iam/trust_principals.py)."""
+    role_id = caller.user_id.split(":", 1)[0] if caller.kind == "assumed-role" else None
+    return Principal(kind="AWS", arn=caller.arn, account=caller.account_id, role_arn=caller.role_arn,
+                     role_id=role_id)
 
 
 def _find_session_role(session: Any, caller: Caller) -> Role | None:
@@ -56,7 +60,7 @@ def identity_policies(ctx: CallContext, caller: Caller) -> tuple[list[Any], Any]
         if role is None:
             return [], None
         docs = s.execute(select(RolePolicy).where(RolePolicy.role_pk == role.id)).scalars().all()
-        policies = [compile_policy(d.document, kind="identity", name=d.name) for d in docs]
+        policies = [compile_policy(d.document, kind="identity", name=d.name, inline=True) for d in docs]
         policies.extend(ctx.services.attached_policies(s, role))
         boundary = ctx.services.boundary_policy(s, role)
     return policies, boundary

@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import object_session
 
 from rolebridge import errors
 from rolebridge.context import CallContext
-from rolebridge.iam import ids, paging
+from rolebridge.iam import ids, paging, trust_principals
 from rolebridge.iam import tags as tagging
 from rolebridge.iam.arns import role_arn
 from rolebridge.iam.documents import INLINE_ROLE_POLICY_QUOTA, check_identity_policy, check_trust_policy
@@ -70,7 +71,7 @@ def role_shape(ctx: CallContext, row: Role, *, full: bool = True) -> dict[str, A
         "RoleId": row.role_id,
         "Arn": row.arn,
         "CreateDate": ctx.services.to_datetime(row.created_at),
-        "AssumeRolePolicyDocument": row.trust_policy,
+        "AssumeRolePolicyDocument": trust_principals.for_display(object_session(row), row),
         "MaxSessionDuration": row.max_session_duration,
     }
     if row.description is not None:
@@ -92,7 +93,7 @@ def create_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     account = _account(ctx)
     name, path = p["RoleName"], p.get("Path") or "/"
     trust = p["AssumeRolePolicyDocument"]
-    check_trust_policy(trust)
+    parsed_trust = check_trust_policy(trust)
     tags = tagging.validate_tags(p.get("Tags") or [])
     max_session = int(p.get("MaxSessionDuration") or 3600)
     boundary = p.get("PermissionsBoundary")
@@ -101,12 +102,14 @@ def create_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
             check_boundary(s, account, boundary)
         if find_role(s, account, name) is not None:
             raise errors.EntityAlreadyExists(f"Role with name {name} already exists.")
+        principal_ids = trust_principals.principal_ids(s, parsed_trust)
         count = s.scalar(select(func.count()).select_from(Role).where(Role.account_id == account)) or 0
         if count >= ctx.services.role_quota:
             raise errors.LimitExceeded(f"Cannot exceed quota for RolesPerAccount: {ctx.services.role_quota}")
         row = Role(
             account_id=account, name=name, name_lower=name.lower(), path=path, role_id=ids.role_id(),
-            arn=role_arn(account, name, path), trust_policy=trust, description=p.get("Description"),
+            arn=role_arn(account, name, path), trust_policy=trust, trust_principal_ids=principal_ids or None,
+            description=p.get("Description"),
             max_session_duration=max_session, permissions_boundary=boundary, tags=tags, created_at=ctx.now,
         )
         s.add(row)
@@ -138,10 +141,12 @@ def delete_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
 
 @operation("iam", "UpdateAssumeRolePolicy", resource=_role_resource)
 def update_assume_role_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    check_trust_policy(p["PolicyDocument"])
+    parsed = check_trust_policy(p["PolicyDocument"])
     with ctx.store.tx() as s:
         row = get_role_or_404(s, _account(ctx), p["RoleName"])
+        principal_ids = trust_principals.principal_ids(s, parsed)
         row.trust_policy = p["PolicyDocument"]
+        row.trust_principal_ids = principal_ids or None
     ctx.services.invalidate()
     return {}
 
@@ -149,7 +154,7 @@ def update_assume_role_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, 
 @operation("iam", "PutRolePolicy", resource=_role_resource)
 def put_role_policy(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     document = p["PolicyDocument"]
-    check_identity_policy(document)
+    check_identity_policy(document, inline=True)
     with ctx.store.tx() as s:
         row = get_role_or_404(s, _account(ctx), p["RoleName"])
         existing = s.execute(select(RolePolicy).where(RolePolicy.role_pk == row.id)).scalars().all()

@@ -192,15 +192,17 @@ def _canonical(document: str | bytes | Mapping[str, Any]) -> str | bytes:
 
 
 def validate_policy(
-    document: str | bytes | Mapping[str, Any], *, kind: PolicyKind | str = PolicyKind.IDENTITY
+    document: str | bytes | Mapping[str, Any], *, kind: PolicyKind | str = PolicyKind.IDENTITY,
+    inline: bool = False,
 ) -> list[PolicyProblem]:
-    """Every problem IAM would report for this document (empty == valid); first = AWS's answer."""
+    """Every problem IAM would report for this document (empty == valid); first = AWS's answer.
+    ``inline``: a role's inline policy, with no size limit of its own (see ``document.SIZE_LIMITS``)."""
     k = PolicyKind(kind)
     loaded, problem = doc_rules.load(document)
     if problem is not None:
         return [problem]
     raw = document if isinstance(document, str) else None
-    return doc_rules.validate(loaded, k, raw)
+    return doc_rules.validate(loaded, k, raw, inline=inline)
 
 
 def compile_policy(
@@ -208,19 +210,21 @@ def compile_policy(
     *,
     kind: PolicyKind | str = PolicyKind.IDENTITY,
     name: str | None = None,
+    inline: bool = False,
 ) -> CompiledPolicy:
     """Parse, validate and compile; raises ``MalformedPolicyDocument`` (or ``LimitExceeded`` for
-    an over-long identity/boundary/SCP document) with AWS's message for the first problem."""
+    an over-long managed identity/boundary or SCP document) with AWS's message for the first problem.
+    ``inline``: a role's inline policy, with no size limit of its own (IAM limits those together)."""
     k = kind if type(kind) is PolicyKind else PolicyKind(kind)
-    return _compile_cached(_canonical(document), k, name)
+    return _compile_cached(_canonical(document), k, name, inline)
 
 
 @lru_cache(maxsize=4096)
-def _compile_cached(text: str | bytes, kind: PolicyKind, name: str | None) -> CompiledPolicy:
+def _compile_cached(text: str | bytes, kind: PolicyKind, name: str | None, inline: bool = False) -> CompiledPolicy:
     loaded, problem = doc_rules.load(text)
     if problem is not None:
         raise _problem_error(problem)
-    problems = doc_rules.validate(loaded, kind, text if isinstance(text, str) else None)
+    problems = doc_rules.validate(loaded, kind, text if isinstance(text, str) else None, inline=inline)
     if problems:
         raise _problem_error(problems[0])
     version = loaded.get("Version")

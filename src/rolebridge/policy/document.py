@@ -82,7 +82,9 @@ TRUST_ACTION_NAMES = frozenset(
         "sts:AssumeRoot",
     )
 )
-# Non-whitespace characters, as IAM counts them (aws-semantics 2.4 / IAM quotas).
+# Non-whitespace characters, as IAM counts them (aws-semantics 2.4 / IAM quotas): the limit of one managed
+# policy (identity, boundary) or SCP. An inline policy embedded in a role has no limit of its own: IAM
+# limits a role's inline policies only together (RolePolicySizeQuota, 10,240), which the caller checks.
 SIZE_LIMITS = {PolicyKind.IDENTITY: 6144, PolicyKind.BOUNDARY: 6144, PolicyKind.SCP: 5120}
 _VENDOR = re.compile(r"[^a-zA-Z0-9\-.]")
 _SID = re.compile(r"^[0-9A-Za-z]*$")
@@ -311,10 +313,14 @@ def non_whitespace_length(text: str) -> int:
     return sum(1 for ch in text if not ch.isspace())
 
 
-def validate(document: Any, kind: PolicyKind, raw_text: str | None = None) -> list[PolicyProblem]:
-    """All problems of an already-loaded document, first = what IAM would report."""
+def validate(document: Any, kind: PolicyKind, raw_text: str | None = None, *,
+             inline: bool = False) -> list[PolicyProblem]:
+    """All problems of an already-loaded document, first = what IAM would report.
+
+    ``inline``: the document is embedded in a role, so no per-document size limit applies.
+    """
     out = _Collector()
-    limit = SIZE_LIMITS.get(kind)
+    limit = None if inline else SIZE_LIMITS.get(kind)
     if limit is not None:
         text = raw_text if raw_text is not None else json.dumps(document, default=str)
         size = non_whitespace_length(text)

@@ -87,6 +87,9 @@ class Role(Base):
     role_id: Mapped[str] = mapped_column(String(32), unique=True)
     arn: Mapped[str] = mapped_column(String(2048))
     trust_policy: Mapped[str] = mapped_column(Text)
+    # The unique ID of each role the trust policy names by ARN, fixed when it was saved
+    # (iam/trust_principals.py): {ARN as written: AROA...}. NULL: none.
+    trust_principal_ids: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     max_session_duration: Mapped[int] = mapped_column(Integer, default=3600)
     permissions_boundary: Mapped[str | None] = mapped_column(String(2048), nullable=True)

@@ -16,22 +16,20 @@ and the web-identity provider do not.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from rolebridge import errors
 from rolebridge.caller import Caller
 from rolebridge.context import CallContext
-from rolebridge.iam.arns import assumed_role_arn, parse_role_arn
+from rolebridge.iam.arns import assumed_role_arn, request_role_arn
 from rolebridge.iam.authorize import identity_policies, principal_of, request_context, session_policies
 from rolebridge.iam.registry import operation
 from rolebridge.policy import EvaluationResult, Request, compile_policy, evaluate, evaluate_trust
 from rolebridge.services import RoleView
-from rolebridge.sts import credentials
+from rolebridge.sts import credentials, session_policy, session_rules
 
 ACTION = "sts:AssumeRole"
 CHAINED_MAX = 3600
-PACKED_LIMIT = 2048
 CHAINING_MESSAGE = ("The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role "
                     "chaining.")
 MAX_DURATION_MESSAGE = "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
@@ -41,39 +39,77 @@ def denied_message(caller: Caller, action: str, role_arn: str) -> str:
     return f"User: {caller.arn} is not authorized to perform: {action} on resource: {role_arn}"
 
 
+# AssumeRole's answers to the session rules (sts/session_rules.py) its parameters break. The model's own
+# constraints (count, length, alphabet) in the model's words, as the Query layer reports them first; the
+# rest as STS answers them [LS-AWS sts snapshots, aws-semantics.md §1.8]. Inferred (no AWS capture): the
+# reserved ``aws:`` prefix of a tag key (IAM's TagRole sentence) and of a source identity (unreachable in
+# practice: ``:`` is outside the source identity's alphabet, so the model's pattern refuses it first).
+_TAG_KEY_PATTERN = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]+"
+_TAG_VALUE_PATTERN = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*"
+_SOURCE_IDENTITY_PATTERN = r"[\w+=,.@-]*"
+_PARAMETER_MESSAGES = {
+    "duplicate-key": "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
+    "transitive-missing": "The specified transitive tag key must be included in the requested tags.",
+    "reserved-key": 'User-defined tag keys can\'t start with "aws:".',
+    "source-identity-reserved": 'The source identity can\'t start with "aws:".',
+}
+
+
+def _model_problem(v: session_rules.Violation) -> errors.Problem | None:
+    """The violation as the model's ValidationError problem, or None if the model has no such rule."""
+    tag = f"tags.{(v.index or 0) + 1}.member"
+    if v.rule == "count":
+        return (None, "tags", f"Member must have length less than or equal to {session_rules.MAX_TAGS}")
+    if v.rule == "transitive-count":
+        return (None, "transitiveTagKeys", f"Member must have length less than or equal to {session_rules.MAX_TAGS}")
+    if v.rule == "key-length":
+        rule = ("Member must have length greater than or equal to 1" if not v.value else
+                f"Member must have length less than or equal to {session_rules.TAG_KEY_MAX}")
+        return (v.value, f"{tag}.key", rule)
+    if v.rule == "key-chars":
+        return (v.value, f"{tag}.key", f"Member must satisfy regular expression pattern: {_TAG_KEY_PATTERN}")
+    if v.rule == "value-length":
+        return (None, f"{tag}.value", f"Member must have length less than or equal to {session_rules.TAG_VALUE_MAX}")
+    if v.rule == "value-chars":
+        return (v.value, f"{tag}.value", f"Member must satisfy regular expression pattern: {_TAG_VALUE_PATTERN}")
+    if v.rule == "source-identity-length":
+        n = session_rules.java_length(v.value or "")
+        rule = (f"Member must have length greater than or equal to {session_rules.SOURCE_IDENTITY_MIN}"
+                if n < session_rules.SOURCE_IDENTITY_MIN else
+                f"Member must have length less than or equal to {session_rules.SOURCE_IDENTITY_MAX}")
+        return (v.value, "sourceIdentity", rule)
+    if v.rule == "source-identity-chars":
+        return (v.value, "sourceIdentity",
+                f"Member must satisfy regular expression pattern: {_SOURCE_IDENTITY_PATTERN}")
+    return None
+
+
+def refuse_parameters(violations: list[session_rules.Violation]) -> None:
+    """Raise AWS's error for the first broken rule: the model's constraints batched, as AWS reports them,
+    before any other rule."""
+    model = [p for p in (_model_problem(v) for v in violations) if p is not None]
+    if model:
+        raise errors.validation_error(model)
+    if violations:
+        raise errors.InvalidParameterValue(_PARAMETER_MESSAGES[violations[0].rule])
+
+
 def session_tags(caller: Caller, p: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
     """The new session's tags and transitive keys: the caller's transitive tags plus the requested ones,
-    with AWS's rules and messages (InvalidParameterValue)."""
+    with AWS's rules and messages (the session rules shared with the web identity token's tags)."""
     requested = p.get("Tags") or []
-    seen: set[str] = set()
-    for tag in requested:
-        low = tag["Key"].lower()
-        if low in seen:
-            raise errors.InvalidParameterValue("Duplicate tag keys found. Please note that Tag keys are case "
-                                               "insensitive.")
-        seen.add(low)
     transitive = list(p.get("TransitiveTagKeys") or [])
-    if any(k.lower() not in seen for k in transitive):
-        raise errors.InvalidParameterValue(
-            "The specified transitive tag key must be included in the requested tags.")
+    refuse_parameters(session_rules.tag_violations([(t["Key"], t.get("Value", "")) for t in requested],
+                                                   transitive))
+    seen = {t["Key"].lower() for t in requested}
     inherited_keys = list(caller.session.get("ttk") or [])
     inherited = {k: v for k, v in (caller.session.get("tags") or {}).items() if k in inherited_keys}
     if any(k.lower() in seen for k in inherited):
         raise errors.InvalidParameterValue("One of the specified transitive tag keys can't be set because it "
                                            "conflicts with a transitive tag key from the calling session.")
-    tags = {**inherited, **{t["Key"]: t["Value"] for t in requested}}
+    tags = {**inherited, **{t["Key"]: t.get("Value", "") for t in requested}}
     wanted = {k.lower() for k in transitive}
     return tags, inherited_keys + [t["Key"] for t in requested if t["Key"].lower() in wanted]
-
-
-def packed_percent(policy: str | None, arns: list[str], tags: list[dict[str, str]]) -> int:
-    """How full the packed session policy and tags are, in percent, as PackedPolicySize reports."""
-    size = 0
-    if policy:
-        size += len(json.dumps(json.loads(policy), separators=(",", ":")))
-    size += sum(len(a) for a in arns)
-    size += sum(len(t["Key"]) + len(t.get("Value", "")) for t in tags)
-    return max(1, -(-size * 100 // PACKED_LIMIT))
 
 
 def trust_context(ctx: CallContext, caller: Caller, p: dict[str, Any], tags: dict[str, str],
@@ -99,7 +135,7 @@ def trust_context(ctx: CallContext, caller: Caller, p: dict[str, Any], tags: dic
 def authorize_assume(ctx: CallContext, caller: Caller, role: RoleView, actions: list[str],
                      context: dict[str, Any]) -> None:
     """Both sides for every action: the trust policy, then the caller's own policies."""
-    trust = compile_policy(role.trust_policy, kind="trust")
+    trust = compile_policy(role.trust_evaluated or role.trust_policy, kind="trust")
     principal = principal_of(caller)
     identity: list[Any] = []
     boundary: Any = None
@@ -120,27 +156,19 @@ def authorize_assume(ctx: CallContext, caller: Caller, role: RoleView, actions: 
 @operation("sts", "AssumeRole", action=None)
 def assume_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     caller = ctx.require_caller()
-    ref = parse_role_arn(p["RoleArn"])
-    if ref is None:
-        raise errors.ValidationError("Request ARN is invalid")
+    ref = request_role_arn(p["RoleArn"], echo_malformed=True)
     session_name = p["RoleSessionName"]
     duration = int(p.get("DurationSeconds") or 3600)
-    policy = p.get("Policy")
-    if policy:
-        compile_policy(policy, kind="session")
-    policy_arns = [d["arn"] for d in p.get("PolicyArns") or [] if d.get("arn")]
+    policies = session_policy.requested(p)
     tags, transitive = session_tags(caller, p)
+    if p.get("SourceIdentity") is not None:
+        refuse_parameters(session_rules.source_identity_violations(p["SourceIdentity"]))
     inherited_source = caller.session.get("src")
     source_identity = p.get("SourceIdentity") or inherited_source
     if inherited_source and p.get("SourceIdentity") and p["SourceIdentity"] != inherited_source:
         raise errors.InvalidParameterValue(
             "The source identity of a role session cannot be changed once it is set.")
-    packed = None
-    if policy or policy_arns or p.get("Tags"):
-        packed = packed_percent(policy, policy_arns, p.get("Tags") or [])
-        if packed > 100:
-            raise errors.PackedPolicyTooLarge(
-                f"Packed size of the session policy and tags is {packed}% of the allowed size.")
+    packed = session_policy.check_packed(policies, [(t["Key"], t.get("Value", "")) for t in p.get("Tags") or []])
     if p.get("SerialNumber") or p.get("TokenCode"):
         raise errors.AccessDenied("MultiFactorAuthentication failed with invalid MFA one time pass code.")
 
@@ -160,6 +188,9 @@ def assume_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
         raise errors.ValidationError(CHAINING_MESSAGE)
     if duration > role.max_session_duration:
         raise errors.ValidationError(MAX_DURATION_MESSAGE)
+    if policies.arns:
+        with ctx.store.read() as store:
+            session_policy.resolve(store, role.account_id, policies)
 
     expiration = ctx.now + duration
     session_ctx: dict[str, Any] = {}
@@ -169,10 +200,7 @@ def assume_role(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
         session_ctx["ttk"] = transitive
     if source_identity:
         session_ctx["src"] = source_identity
-    if policy:
-        session_ctx["pol"] = json.dumps(json.loads(policy), separators=(",", ":"))
-    if policy_arns:
-        session_ctx["parns"] = policy_arns
+    session_ctx.update(session_policy.session_context(policies))
     new = Caller(
         account_id=ref.account, arn=assumed_role_arn(ref.account, role.name, session_name),
         user_id=f"{role.role_id}:{session_name}", kind="assumed-role", access_key_id="",

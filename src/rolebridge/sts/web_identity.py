@@ -16,16 +16,18 @@ from typing import Any
 from rolebridge import errors
 from rolebridge.caller import Caller
 from rolebridge.context import CallContext
-from rolebridge.iam.arns import assumed_role_arn, parse_role_arn
+from rolebridge.iam.arns import assumed_role_arn, request_role_arn
 from rolebridge.iam.registry import operation
 from rolebridge.policy import Principal, Request, compile_policy, evaluate_trust
-from rolebridge.sts import credentials
+from rolebridge.sts import credentials, session_policy
 from rolebridge.sts.trace import NullTrace, Trace
+from rolebridge.tokens import claims
+from rolebridge.tokens.claims import SessionTags
 from rolebridge.tokens.verifier import check_audience, check_times, parse_unverified, verify_signature
 
 ACTION = "sts:AssumeRoleWithWebIdentity"
-TAGS_CLAIM = "https://aws.amazon.com/tags"
-SOURCE_IDENTITY_CLAIM = "https://aws.amazon.com/source_identity"
+TAGS_CLAIM = claims.TAGS_CLAIM
+SOURCE_IDENTITY_CLAIM = claims.SOURCE_IDENTITY_CLAIM
 DENIED = "Not authorized to perform sts:AssumeRoleWithWebIdentity"
 
 
@@ -54,10 +56,13 @@ def _iso(epoch: Any) -> Any:
         return epoch
 
 
-def _trust_context(ctx: CallContext, prefix: str, claims: dict[str, Any], audience: str,
-                   session: str) -> tuple[dict[str, Any], list[str]]:
+def _trust_context(ctx: CallContext, prefix: str, token_claims: dict[str, Any], audience: str,
+                   session: str, tags: SessionTags | None = None, source_identity: str | None = None
+                   ) -> tuple[dict[str, Any], list[str]]:
+    """The trust policy's request context and the actions it must allow; ``tags`` and
+    ``source_identity`` as ``tokens/claims.py`` read them from the token."""
     context: dict[str, Any] = {
-        f"{prefix}:sub": claims.get("sub"),
+        f"{prefix}:sub": token_claims.get("sub"),
         f"{prefix}:aud": audience,
         "sts:RoleSessionName": session,
         "aws:CurrentTime": dt.datetime.fromtimestamp(ctx.now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -67,25 +72,19 @@ def _trust_context(ctx: CallContext, prefix: str, claims: dict[str, Any], audien
         "aws:UserAgent": ctx.user_agent,
     }
     for claim in ("amr",):
-        if claim in claims:
-            value = claims[claim]
+        if claim in token_claims:
+            value = token_claims[claim]
             context[f"{prefix}:{claim}"] = value if isinstance(value, list) else [value]
-    if isinstance(claims.get("azp"), str):
-        context[f"{prefix}:azp"] = claims["azp"]
+    if isinstance(token_claims.get("azp"), str):
+        context[f"{prefix}:azp"] = token_claims["azp"]
     actions = [ACTION]
-    tags = claims.get(TAGS_CLAIM)
-    if isinstance(tags, dict):
-        principal_tags = tags.get("principal_tags") or {}
-        if principal_tags:
-            actions.append("sts:TagSession")
-            for key, values in principal_tags.items():
-                if not isinstance(values, list) or len(values) != 1:
-                    raise errors.InvalidIdentityToken("Session tags must have exactly one value.")
-                context[f"aws:RequestTag/{key}"] = str(values[0])
-            context["aws:TagKeys"] = list(principal_tags)
-            context["sts:TransitiveTagKeys"] = list(tags.get("transitive_tag_keys") or [])
-    source_identity = claims.get(SOURCE_IDENTITY_CLAIM)
-    if isinstance(source_identity, str):
+    if tags:
+        actions.append("sts:TagSession")
+        for key, value in tags.tags.items():
+            context[f"aws:RequestTag/{key}"] = value
+        context["aws:TagKeys"] = list(tags.tags)
+        context["sts:TransitiveTagKeys"] = list(tags.transitive_keys)
+    if source_identity is not None:
         actions.append("sts:SetSourceIdentity")
         context["sts:SourceIdentity"] = source_identity
     return {k: v for k, v in context.items() if v is not None}, actions
@@ -98,14 +97,18 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
     session_name = p["RoleSessionName"]
     duration = int(p.get("DurationSeconds") or 3600)
 
-    ref = parse_role_arn(p["RoleArn"])
-    if ref is None:
+    try:
+        ref = request_role_arn(p["RoleArn"])
+    except errors.ValidationError:
         trace.fail("role-arn", f"{p['RoleArn']!r} is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
                    cause="role-arn-invalid", seen=p["RoleArn"])
-        raise errors.ValidationError("Request ARN is invalid")
+        raise
     trace.ok("role-arn", f"role {ref.name} in account {ref.account}")
-    if p.get("Policy"):
-        compile_policy(p["Policy"], kind="session")
+    try:
+        policies = session_policy.requested(p)
+    except errors.AWSError as exc:
+        trace.fail("session-policy", exc.message, cause="other")
+        raise
 
     try:
         token = parse_unverified(p["WebIdentityToken"])
@@ -170,15 +173,23 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
     if not isinstance(sub, str) or not sub:
         trace.fail("claims", "the token has no sub claim", cause="other")
         raise errors.InvalidIdentityToken("Missing a required claim: sub")
+    try:
+        tags = claims.session_tags(token)
+        source_identity = claims.source_identity(token)
+    except errors.AWSError as exc:
+        trace.fail("claims", f"{exc.message}: {exc.explanation}", cause="other")
+        raise
 
     role = services.role_by_arn(ref.account, ref)
     if role is None:
-        trace.fail("role", f"role {ref.arn} does not exist", cause="role-missing", expected=ref.arn)
+        trace.fail("role", f"role {ref.arn} does not exist" + ("" if ref.here else " (this server is the "
+                   "aws partition only)"), cause="role-missing", expected=ref.arn)
         raise errors.AccessDenied(DENIED)
     trace.ok("role", f"role {role.arn} exists")
 
-    context, actions = _trust_context(ctx, provider.url, token.claims, audience, session_name)
-    compiled = compile_policy(role.trust_policy, kind="trust")
+    context, actions = _trust_context(ctx, provider.url, token.claims, audience, session_name, tags,
+                                      source_identity)
+    compiled = compile_policy(role.trust_evaluated or role.trust_policy, kind="trust")
     principal = Principal(kind="Federated", arn=provider.arn, account=ref.account)
     for action in actions:
         result = evaluate_trust(compiled, Request(principal=principal, action=action, resource=role.arn,
@@ -200,15 +211,27 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
             "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
     trace.ok("duration", f"{duration} s")
 
+    try:
+        packed = session_policy.check_packed(policies, list(tags.tags.items()))
+        if policies.arns:
+            with ctx.store.read() as store:
+                session_policy.resolve(store, role.account_id, policies)
+    except errors.AWSError as exc:
+        trace.fail("session-policy", exc.message, cause="other")
+        raise
+    if policies:
+        trace.ok("session-policy", "session policies " + ", ".join(
+            (["inline Policy"] if policies.policy else []) + list(policies.arns)))
+
     expiration = ctx.now + duration
-    source_identity = context.get("sts:SourceIdentity")
-    session_ctx = {"fed": provider.arn, "sub": sub, "aud": audience, "prefix": provider.url}
+    session_ctx: dict[str, Any] = {"fed": provider.arn, "sub": sub, "aud": audience, "prefix": provider.url}
     if source_identity:
         session_ctx["src"] = source_identity
-    if context.get("aws:TagKeys"):
-        session_ctx["tags"] = {k: context[f"aws:RequestTag/{k}"] for k in context["aws:TagKeys"]}
-        if context.get("sts:TransitiveTagKeys"):  # carried into chained sessions (sts/assume_role.py)
-            session_ctx["ttk"] = list(context["sts:TransitiveTagKeys"])
+    if tags:
+        session_ctx["tags"] = dict(tags.tags)
+        if tags.transitive_keys:  # carried into chained sessions (sts/assume_role.py)
+            session_ctx["ttk"] = list(tags.transitive_keys)
+    session_ctx.update(session_policy.session_context(policies))  # limit the session (iam/authorize.py)
     caller = Caller(
         account_id=ref.account, arn=assumed_role_arn(ref.account, role.name, session_name),
         user_id=f"{role.role_id}:{session_name}", kind="assumed-role", access_key_id="",
@@ -225,8 +248,8 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
     }
     if source_identity:
         result_shape["SourceIdentity"] = source_identity
-    if p.get("Policy") or session_ctx.get("tags"):
-        result_shape["PackedPolicySize"] = min(100, max(1, (len(p.get("Policy") or "") * 100) // 2048))
+    if packed is not None:
+        result_shape["PackedPolicySize"] = packed
     ctx.audit["assumed"] = caller.arn
     return result_shape
 

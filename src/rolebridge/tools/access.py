@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 
 from rolebridge.context import CallContext
-from rolebridge.iam.arns import parse_role_arn, provider_arn
+from rolebridge.iam.arns import provider_arn, request_role_arn
 from rolebridge.platform.clusters import ClusterInfo, list_clusters
 from rolebridge.platform.roles import UUID_PATTERN, service_account_prefix, session_name
 from rolebridge.policy import Principal, Request, compile_policy
@@ -233,11 +233,7 @@ def describe_subject(pattern: str, like: bool) -> dict[str, str]:
 
 
 def who_can_assume(services: Services, role_arn: str) -> list[dict[str, Any]]:
-    ref = parse_role_arn(role_arn)
-    if ref is None:
-        from rolebridge import errors
-
-        raise errors.ValidationError("Request ARN is invalid")
+    ref = request_role_arn(role_arn)
     role = services.role_by_arn(ref.account, ref)
     if role is None:
         from rolebridge import errors
