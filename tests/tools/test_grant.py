@@ -18,7 +18,7 @@ from rolebridge.tools import render
 from rolebridge.tools.grant import ClusterFacts, make_plan, make_plans
 
 CLUSTER_ACCOUNT = "310000000001"
-TARGET_ACCOUNT = "310000000002"
+TARGET_ACCOUNT = "310000000012"
 PROJECT = "sales_forecast"
 JOB = [sys.executable, "-c", "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])"]
 FACTS = ClusterFacts("c1", "111111111111", "https://127.0.0.1:8443/oidc/c1", "ab" * 20)
