@@ -216,6 +216,19 @@ class Services:
             document = ALLOW_NOTHING
         return compile_policy(document, kind="boundary", name=row.permissions_boundary)
 
+    def account_guardrails(self, account_id: str) -> tuple[Any, ...]:
+        """The account's guardrail policies (SCP style), compiled; empty when it has none.
+
+        Every signed request asks for them, so they come from the lookup cache: no query on the hot
+        path, and a `rolebridge account guardrail put|delete` (which calls ``invalidate()``) is seen
+        by every process on its next request."""
+        def load() -> tuple[Any, ...]:
+            from rolebridge.iam.guardrails import load_compiled
+
+            return load_compiled(self.store, account_id)
+
+        return self.lookups.get(("guardrails", account_id), load)
+
     # -- issuer keys --------------------------------------------------------------------------
     def local_cluster_for_issuer(self, issuer: str) -> str | None:
         prefix = self.public_url + LOCAL_ISSUER_PREFIX

@@ -7,11 +7,13 @@ Rules, in the order they are applied:
    authorizes itself against the trust policy) stop here.
 3. A resource ARN in another account is refused for everyone, the account root included: IAM
    has no resource policies, so nothing can grant it.
-4. The account root may do anything in its own account.
+4. The account root may do anything in its own account, within the account's guardrails.
 5. Any other principal (an assumed role) is allowed only what its inline and attached policies,
    permissions boundary and session policies (inline ``Policy`` and ``PolicyArns`` of its assume)
    allow together. A session whose role was deleted (or deleted and re-created: the role ID
    differs) has no policies, so it is denied.
+6. Both are capped by the account's guardrails (SCP style, ``iam/guardrails.py``): some guardrail
+   must allow the action and none may deny it.
 
 A denial is AWS's ``AccessDenied`` sentence plus a sealed encoded message that
 DecodeAuthorizationMessage explains (``sts/authorization_message.py``).
@@ -26,6 +28,7 @@ from sqlalchemy import select
 from rolebridge import errors
 from rolebridge.caller import Caller
 from rolebridge.context import CallContext
+from rolebridge.iam import guardrails as guardrails_mod
 from rolebridge.iam.arns import parse_arn
 from rolebridge.iam.registry import Operation
 from rolebridge.policy import Decision, EvaluationResult, Principal, Request, compile_policy, evaluate
@@ -177,22 +180,27 @@ def authorize(ctx: CallContext, op: Operation, params: dict[str, Any]) -> None:
         result = EvaluationResult(Decision.IMPLICIT_DENY)
         raise denied(ctx, caller, op.action, resource,
                      f"because no resource-based policy allows the {op.action} action", result, {})
-    if caller.is_root:
+    guardrails = ctx.services.account_guardrails(caller.account_id)
+    if caller.is_root and not guardrails:
         return
     context = {**request_context(ctx, caller), **operation_context(ctx, op, params)}
     policies, boundary = identity_policies(ctx, caller)
+    if caller.is_root:  # anything in its own account, within the account's guardrails
+        policies = [guardrails_mod.root_identity()]
     result = evaluate(
         Request(principal=principal_of(caller), action=op.action, resource=resource, context=context),
-        identity=policies, boundary=boundary, session=session_policies(ctx, caller),
+        identity=policies, boundary=boundary, session=session_policies(ctx, caller), guardrails=guardrails,
     )
     if not result.allowed:
         if result.decision is Decision.EXPLICIT_DENY:
             kind = next((r.kind for r in result.reasons if r.statement is not None), "identity")
-            where = {"boundary": "a permissions boundary", "session": "a session policy"}
+            where = {"boundary": "a permissions boundary", "session": "a session policy",
+                     "scp": "a service control policy"}
             why = "with an explicit deny in " + where.get(kind, "an identity-based policy")
         else:
             gate = result.reasons[0].kind if result.reasons else "identity"
             why = {"boundary": f"because no permissions boundary allows the {op.action} action",
-                   "session": f"because no session policy allows the {op.action} action"}.get(
+                   "session": f"because no session policy allows the {op.action} action",
+                   "scp": f"because no service control policy allows the {op.action} action"}.get(
                 gate, f"because no identity-based policy allows the {op.action} action")
         raise denied(ctx, caller, op.action, resource, why, result, context)

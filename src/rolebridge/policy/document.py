@@ -83,9 +83,14 @@ TRUST_ACTION_NAMES = frozenset(
     )
 )
 # Non-whitespace characters, as IAM counts them (aws-semantics 2.4 / IAM quotas): the limit of one managed
-# policy (identity, boundary) or SCP. An inline policy embedded in a role has no limit of its own: IAM
-# limits a role's inline policies only together (RolePolicySizeQuota, 10,240), which the caller checks.
+# policy (identity, boundary). An inline policy embedded in a role has no limit of its own: IAM limits a
+# role's inline policies only together (RolePolicySizeQuota, 10,240), which the caller checks. For an SCP
+# every character counts, whitespace included (AWS Organizations, "SCP syntax": "All characters in your
+# SCP count against its maximum size").
 SIZE_LIMITS = {PolicyKind.IDENTITY: 6144, PolicyKind.BOUNDARY: 6144, PolicyKind.SCP: 5120}
+# Kinds whose Version must be 2012-10-17: IAM's managed/inline policies, and SCPs ("Every SCP must
+# include a Version element with the value 2012-10-17", AWS Organizations, "SCP syntax").
+_CURRENT_VERSION_KINDS = (PolicyKind.IDENTITY, PolicyKind.BOUNDARY, PolicyKind.SCP)
 _VENDOR = re.compile(r"[^a-zA-Z0-9\-.]")
 _SID = re.compile(r"^[0-9A-Za-z]*$")
 _IAM_KINDS = (PolicyKind.IDENTITY, PolicyKind.BOUNDARY, PolicyKind.TRUST, PolicyKind.SESSION)
@@ -322,21 +327,21 @@ def validate(document: Any, kind: PolicyKind, raw_text: str | None = None, *,
     out = _Collector()
     limit = None if inline else SIZE_LIMITS.get(kind)
     if limit is not None:
-        text = raw_text if raw_text is not None else json.dumps(document, default=str)
-        size = non_whitespace_length(text)
+        text = raw_text if raw_text is not None else json.dumps(document, default=str, separators=(",", ":"))
+        size = len(text) if kind is PolicyKind.SCP else non_whitespace_length(text)
         if size > limit:
             quota = "PolicySize" if kind is not PolicyKind.SCP else "PolicySizeSCP"
             out.add(
                 f"Cannot exceed quota for {quota}: {limit}",
                 code="LimitExceeded",
-                detail=f"{size} non-whitespace characters",
+                detail=f"{size} characters" if kind is PolicyKind.SCP else f"{size} non-whitespace characters",
             )
             return out.problems
     if not _syntax(document, out):
         return out.problems
     stmts = statements_of(document)
     version = document.get("Version")
-    if version != "2012-10-17" and kind in (PolicyKind.IDENTITY, PolicyKind.BOUNDARY):
+    if version != "2012-10-17" and kind in _CURRENT_VERSION_KINDS:
         out.add(VERSION, element="Version", detail=f"Version is {version!r}")
     _legacy(stmts, out)
     sids: set[str] = set()

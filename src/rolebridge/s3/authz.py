@@ -7,6 +7,8 @@ One call to ``policy.evaluate`` per action, with:
   an anonymous request has no identity side at all;
 - resource side: the bucket policy, with ``resource_account`` = the bucket owner, so a principal
   from another account needs both its own allow and the bucket policy's allow.
+- guardrails: the caller's account's SCP-style policies (``iam/guardrails.py``) cap every signed
+  caller, the account root included (none for an anonymous request: it has no account).
 Denials carry AWS's current message form and the evaluation result as the explanation.
 
 ``s3:TlsVersion`` is the version the connection negotiated, as the server's HTTP protocol reports it
@@ -25,6 +27,7 @@ from typing import Any
 from rolebridge import errors
 from rolebridge.caller import Caller
 from rolebridge.iam.authorize import identity_policies, principal_of, request_context, session_policies
+from rolebridge.iam.guardrails import denial_reason, root_identity
 from rolebridge.policy import CompiledPolicy, EvaluationResult, Principal, Request, compile_policy, evaluate
 from rolebridge.policy.model import Decision
 from rolebridge.s3.call import S3Call
@@ -99,6 +102,9 @@ def condition_context(call: S3Call, bucket: BucketView | None, extra: Mapping[st
 
 
 def _why(result: EvaluationResult, action: str, cross: bool) -> str:
+    scp = denial_reason(result, action)
+    if scp is not None:
+        return scp
     kinds = {r.kind for r in result.reasons}
     if result.decision is Decision.EXPLICIT_DENY:
         where = "a resource-based policy" if "resource" in kinds else "an identity-based policy"
@@ -114,6 +120,7 @@ def check(call: S3Call, action: str, resource: str, bucket: BucketView | None,
     caller = call.auth.caller
     principal = _principal(caller)
     session: list[Any] = []
+    guardrails = call.ctx.services.account_guardrails(caller.account_id) if caller is not None else ()
     if caller is None:
         identity: list[Any] = []
         boundary = None
@@ -126,7 +133,8 @@ def check(call: S3Call, action: str, resource: str, bucket: BucketView | None,
     request = Request(principal=principal, action=action, resource=resource,
                       context=condition_context(call, bucket, extra or {}))
     result = evaluate(request, identity=identity, resource_policy=resource_policy, boundary=boundary,
-                      session=session, resource_account=bucket.account_id if bucket is not None else None)
+                      session=session, guardrails=guardrails,
+                      resource_account=bucket.account_id if bucket is not None else None)
     if result.allowed:
         return result
     cross = bucket is not None and caller is not None and bucket.account_id != caller.account_id
@@ -136,6 +144,24 @@ def check(call: S3Call, action: str, resource: str, bucket: BucketView | None,
     if caller is None:
         message = "Access Denied"
     raise errors.AccessDenied(message, explanation=result)
+
+
+def check_guardrails(call: S3Call, action: str, resource: str, bucket: BucketView) -> None:
+    """Where the bucket owner's root skips ``check`` (it may always manage its bucket's policy, so a
+    policy that denies everyone can be undone), its account's guardrails still bind it, as SCPs
+    bind a member account's root user."""
+    caller = call.auth.caller
+    if caller is None:
+        return
+    guardrails = call.ctx.services.account_guardrails(caller.account_id)
+    if not guardrails:
+        return
+    request = Request(principal=_principal(caller), action=action, resource=resource,
+                      context=condition_context(call, bucket, {}))
+    result = evaluate(request, identity=[root_identity()], guardrails=guardrails)
+    if not result.allowed:
+        raise errors.AccessDenied(f"User: {caller.arn} is not authorized to perform: {action} on resource: "
+                                  f"\"{resource}\" {_why(result, action, False)}", explanation=result)
 
 
 def allowed(call: S3Call, action: str, resource: str, bucket: BucketView | None,

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from rolebridge import errors
 from rolebridge.policy import compile_policy
-from rolebridge.s3.authz import BucketView, bucket_arn, check
+from rolebridge.s3.authz import BucketView, bucket_arn, check, check_guardrails
 from rolebridge.s3.buckets import load_bucket
 from rolebridge.s3.call import S3Call, read_small
 from rolebridge.store.schema import S3Bucket
@@ -23,6 +23,7 @@ MAX_POLICY = 20 * 1024
 def _authorize(call: S3Call, action: str, bucket: BucketView) -> None:
     caller = call.auth.caller
     if caller is not None and caller.is_root and caller.account_id == bucket.account_id:
+        check_guardrails(call, action, bucket_arn(bucket.name), bucket)
         return
     check(call, action, bucket_arn(bucket.name), bucket)
 

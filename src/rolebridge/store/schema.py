@@ -302,3 +302,21 @@ class RolePolicyAttachment(Base):
     role_pk: Mapped[int] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"), index=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
     policy_arn: Mapped[str] = mapped_column(String(2048), index=True)
+
+
+class AccountGuardrail(Base):
+    """An account-wide guardrail policy (SCP style, ``iam/guardrails.py``): every principal of the
+    account, its root included, is limited to what some guardrail allows, and any guardrail Deny wins.
+
+    Set by the operator (`rolebridge account guardrail put`), not through the IAM API: in AWS an SCP
+    is attached from the organization's management account, never by the account it limits.
+    """
+
+    __tablename__ = "account_guardrails"
+    __table_args__ = (UniqueConstraint("account_id", "name", name="uq_guardrail_account_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    document: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)

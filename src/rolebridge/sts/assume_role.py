@@ -6,7 +6,9 @@ new session carries tags and ``sts:SetSourceIdentity`` when it carries a source 
 caller's own side must allow them too: the account root always does in its own account; a role
 session needs its identity policies (within its boundary and session policies), unless, in the same
 account, the trust policy names the session or the role directly (the resource-policy shortcut the
-policy engine implements). Cross account, both sides must allow, always.
+policy engine implements). Cross account, both sides must allow, always. The caller's account's
+guardrails (SCP style, ``iam/guardrails.py``) cap the caller's side, the account root's included;
+the role's account's guardrails do not gate the assume (they bind the session it makes).
 
 A role session calling AssumeRole is *role chaining*: DurationSeconds is capped at one hour. Session
 tags marked transitive and the source identity carry over to the chained session; session policies
@@ -23,6 +25,7 @@ from rolebridge.caller import Caller
 from rolebridge.context import CallContext
 from rolebridge.iam.arns import assumed_role_arn, request_role_arn
 from rolebridge.iam.authorize import identity_policies, principal_of, request_context, session_policies
+from rolebridge.iam.guardrails import denial_reason, root_identity
 from rolebridge.iam.registry import operation
 from rolebridge.policy import EvaluationResult, Request, compile_policy, evaluate, evaluate_trust
 from rolebridge.services import RoleView
@@ -140,17 +143,22 @@ def authorize_assume(ctx: CallContext, caller: Caller, role: RoleView, actions: 
     identity: list[Any] = []
     boundary: Any = None
     session: list[Any] = []
+    guardrails = ctx.services.account_guardrails(caller.account_id)  # the caller's account, not the role's
     if not caller.is_root:
         identity, boundary = identity_policies(ctx, caller)
         session = session_policies(ctx, caller)
+    elif guardrails:
+        identity = [root_identity()]
     for action in actions:
         request = Request(principal=principal, action=action, resource=role.arn, context=context)
         result: EvaluationResult = evaluate_trust(trust, request)
-        if result.allowed and not caller.is_root:
+        if result.allowed and (guardrails or not caller.is_root):
             result = evaluate(request, identity=identity, resource_policy=trust, boundary=boundary,
-                              session=session, resource_account=role.account_id)
+                              session=session, guardrails=guardrails, resource_account=role.account_id)
         if not result.allowed:
-            raise errors.AccessDenied(denied_message(caller, action, role.arn), explanation=result)
+            scp = denial_reason(result, action)
+            message = denied_message(caller, action, role.arn) + (f" {scp}" if scp else "")
+            raise errors.AccessDenied(message, explanation=result)
 
 
 @operation("sts", "AssumeRole", action=None)
