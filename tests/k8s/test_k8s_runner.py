@@ -4,22 +4,19 @@ No kube-apiserver can run on these machines (reference/ecosystem-recipes.md §1)
 - the manifests are validated offline against the Kubernetes OpenAPI schema through the official
   client's generated models (``rolebridge.k8s.manifests.validate``);
 - submission, status and logs go through the official ``kubernetes`` client to a fake API server
-  in this file: a small local HTTP server that speaks the recorded protocol of the endpoints the
-  client uses (paths, verbs, JSON shapes of ServiceAccount, Job, JobStatus, PodList, pod log,
-  Status), and records what it received for the assertions.
+  (``fake_apiserver.py``, shared with ``test_k8s_cli.py``): a small local HTTP server that speaks the
+  recorded protocol of the endpoints the client uses (paths, verbs, JSON shapes of ServiceAccount,
+  Job, JobStatus, PodList, pod log, Status), and records what it received for the assertions.
 docs/kubernetes.md says how to run the same code against kind or EKS.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_apiserver import FakeApiServer
 from kubernetes import client as k8s
 
 from rolebridge import errors
@@ -69,98 +66,6 @@ def test_validation_catches_schema_errors() -> None:
     assert any("V1Container" in p and "name" in p for p in manifests.validate(nameless, "V1Job"))
     with pytest.raises(errors.ValidationError, match="at least 600"):
         manifests.job(spec(expiration_seconds=60))
-
-
-class FakeApiServer:
-    """The few kube-apiserver endpoints the runner uses, with recorded response shapes."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str, Any]] = []
-        self.objects: dict[str, dict[str, Any]] = {}
-        self.status_reads = 0
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(self, code: int, body: Any, ctype: str = "application/json") -> None:
-                data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _body(self) -> Any:
-                n = int(self.headers.get("Content-Length") or 0)
-                return json.loads(self.rfile.read(n)) if n else None
-
-            def do_POST(self) -> None:
-                body = self._body()
-                fake.requests.append(("POST", self.path, body))
-                m = re.fullmatch(r"/(?:api/v1|apis/batch/v1)/namespaces/([^/]+)/(serviceaccounts|jobs)", self.path)
-                if not m:
-                    return self._send(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404})
-                key = f"{m.group(2)}/{m.group(1)}/{body['metadata']['name']}"
-                if key in fake.objects:
-                    return self._send(409, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                                            "reason": "AlreadyExists", "code": 409})
-                stored = json.loads(json.dumps(body))
-                stored["metadata"].update(uid="5f0e-uid", creationTimestamp="2026-12-03T10:00:00Z",
-                                          resourceVersion="1")
-                if m.group(2) == "jobs":
-                    stored["status"] = {}
-                fake.objects[key] = stored
-                self._send(201, stored)
-
-            def do_GET(self) -> None:
-                fake.requests.append(("GET", self.path, None))
-                path, _, query = self.path.partition("?")
-                m = re.fullmatch(r"/apis/batch/v1/namespaces/([^/]+)/jobs/([^/]+)/status", path)
-                if m:
-                    job = fake.objects.get(f"jobs/{m.group(1)}/{m.group(2)}")
-                    if job is None:
-                        return self._send(404, {"kind": "Status", "apiVersion": "v1", "code": 404})
-                    fake.status_reads += 1
-                    job["status"] = ({"active": 1, "startTime": "2026-12-03T10:00:01Z"} if fake.status_reads < 2 else
-                                     {"succeeded": 1, "startTime": "2026-12-03T10:00:01Z",
-                                      "completionTime": "2026-12-03T10:00:05Z",
-                                      "conditions": [{"type": "Complete", "status": "True",
-                                                      "lastTransitionTime": "2026-12-03T10:00:05Z"}]})
-                    return self._send(200, job)
-                m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods", path)
-                if m:
-                    name = re.search(r"labelSelector=job-name%3D([^&]+)", query)
-                    items = [] if name is None else [{
-                        "apiVersion": "v1", "kind": "Pod",
-                        "metadata": {"name": f"{name.group(1)}-x7k2p", "namespace": m.group(1),
-                                     "labels": {"job-name": name.group(1)},
-                                     "creationTimestamp": "2026-12-03T10:00:00Z"},
-                        "spec": {"containers": [{"name": "job", "image": "python:3.11-slim"}]}}]
-                    return self._send(200, {"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items})
-                m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods/([^/]+)/log", path)
-                if m:
-                    return self._send(200, f"arn:aws:sts::222222222222:assumed-role/cross-account-sample-dev/"
-                                           f"cross.account.sample-{RUN_ID}\n", "text/plain")
-                self._send(404, {"kind": "Status", "apiVersion": "v1", "code": 404})
-
-            def do_DELETE(self) -> None:
-                fake.requests.append(("DELETE", self.path, self._body()))
-                m = re.fullmatch(r"/(?:api/v1|apis/batch/v1)/namespaces/([^/]+)/(serviceaccounts|jobs)/([^/]+)",
-                                 self.path)
-                if not m or fake.objects.pop(f"{m.group(2)}/{m.group(1)}/{m.group(3)}", None) is None:
-                    return self._send(404, {"kind": "Status", "apiVersion": "v1", "code": 404})
-                self._send(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from rolebridge.cli.options import DatabaseUrl, DataDir, Json, console, print_json
+from rolebridge.cli.run import ImageOpt, KubeContextOpt, RunnerOpt
 
 ProjectDir = Annotated[str | None, typer.Option("--project-dir", help="Directory holding rolebridge.yaml.")]
 
@@ -41,10 +42,12 @@ def register(app: typer.Typer) -> None:
             print_json([p.to_dict() for p in projects])
             return
         for p in projects:
-            console.print(f"{p.name}  (default aws_role: {p.aws_role or '-'})", highlight=False)
+            runs_on = "".join(f"  {k}={v}" for k, v in p.runner_settings.items())
+            console.print(f"{p.name}  (default aws_role: {p.aws_role or '-'}){runs_on}", highlight=False)
             for j in p.jobs.values():
                 console.print(f"  {p.name}/{j.name}: {' '.join([*j.command, *j.args])}"
-                              f"  aws_role={j.aws_role or '(project default)'}  retries={j.retries}",
+                              f"  aws_role={j.aws_role or '(project default)'}  retries={j.retries}"
+                              + "".join(f"  {k}={v}" for k, v in j.runner_settings.items()),
                               highlight=False)
 
     @job.command("run")
@@ -59,12 +62,16 @@ def register(app: typer.Typer) -> None:
         region: Annotated[str, typer.Option(help="AWS region for the job's SDKs.")] = "us-east-1",
         detach: Annotated[bool, typer.Option("--detach", help="Submit to the server's API; print the run id.")]
         = False,
+        runner: RunnerOpt = None,
+        image: ImageOpt = None,
+        kube_context: KubeContextOpt = None,
         data_dir: DataDir = None,
         database_url: DatabaseUrl = None,
     ) -> None:
         """Run job JOB of PROJECT in ENVIRONMENT with its aws_role (explicit > job > project default).
 
-        The job runs in its project's directory: the one it was last synced from, or --project-dir."""
+        The job runs in its project's directory (the one it was last synced from, or --project-dir), or,
+        with `runner: kubernetes` in the project file (or --runner kubernetes), as a Kubernetes Job."""
         from rolebridge import errors
         from rolebridge.bootstrap import open_services
         from rolebridge.cli.run import run_foreground
@@ -85,6 +92,16 @@ def register(app: typer.Typer) -> None:
         if spec is None:
             raise errors.NoSuchEntity(f"Project {project} has no job {name} (jobs: {', '.join(pf.jobs) or 'none'}).")
         cluster_name = proj.cluster_for_environment(services, environment, cluster)
+        where = proj.choose_runner({"runner": runner, "image": image, "kube_context": kube_context}, spec, pf,
+                                   environment=environment, project_name=project)
+        if not where.kubernetes and (image is not None or kube_context is not None):
+            raise errors.ValidationError(
+                f"--image and --kube-context apply to Kubernetes runs; {target} runs locally "
+                "(add --runner kubernetes).")
+        if detach and where.kubernetes:
+            raise errors.ValidationError(
+                f"{target} runs on Kubernetes, which --detach (the server's API) does not submit to yet: "
+                "run it without --detach.")
         if detach:
             from rolebridge.cli.run_scope import cluster_client
 
@@ -97,5 +114,5 @@ def register(app: typer.Typer) -> None:
         req = RunRequest(cluster=cluster_name, project=project, environment=environment,
                          command=[*spec.command, *spec.args], aws_role=role, job=name, env=spec.env,
                          retries=spec.retries, retry_backoff=spec.retry_backoff, region=region,
-                         cwd=pf.workdir())
-        sys.exit(run_foreground(services, req))
+                         cwd=None if where.kubernetes else pf.workdir())
+        sys.exit(run_foreground(services, req, where))

@@ -62,6 +62,10 @@ def _show(run: dict[str, Any]) -> None:
              f"  became        {became}"]
     if outcome and not outcome.get("ok"):
         lines += [f"  cause         {outcome.get('detail')}", f"  fix           {outcome.get('fix')}"]
+    placement = run.get("placement") or {}
+    if placement.get("runner") == "kubernetes":
+        lines.append(f"  runner        kubernetes: Job {placement.get('namespace')}/{placement.get('job')}, "
+                     f"context {placement.get('context') or '-'}, image {placement.get('image')}")
     lines += [f"  attempts      {run['attempts']} of {run['max_attempts']}",
               f"  started/ended {_when(run['started_at'])} / {_when(run['ended_at'])}",
               f"  exit code     {_exit(run)}"]
@@ -144,7 +148,8 @@ def register(app: typer.Typer) -> None:
     @runs_app.command("cancel")
     def cancel(run_id: str, account: Account = None, data_dir: DataDir = None, database_url: DatabaseUrl = None,
                json_out: Json = False) -> None:
-        """Stop a run: its processes are killed and its token file deleted."""
+        """Stop a run: its processes are killed and its token file deleted (on Kubernetes: its Job and
+        service account are deleted)."""
         from rolebridge.bootstrap import open_services
         from rolebridge.cli.run_scope import run_client, scope_of
         from rolebridge.platform import runs

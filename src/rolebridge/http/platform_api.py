@@ -56,12 +56,18 @@ class JobOut(BaseModel):
     aws_role: str | None
     retries: int
     retry_backoff: float
+    runner: str | None = None
+    image: str | None = None
+    kube_context: str | None = None
 
 
 class ProjectOut(BaseModel):
     name: str
     aws_role: str | None
     source: str | None
+    runner: str | None = None
+    image: str | None = None
+    kube_context: str | None = None
     jobs: list[JobOut]
 
 
@@ -105,6 +111,8 @@ class RunOut(BaseModel):
     assume: AssumeOut | None
     message: str | None
     cancel_requested: bool
+    runner: str = "local"
+    placement: dict[str, str | None] | None = None
 
 
 class RunIn(BaseModel):
@@ -232,6 +240,10 @@ def create_platform_api(services: Services) -> FastAPI:
             raise errors.NoSuchEntity(f"Project {body.project} has no job {body.job}.")
         cluster_name = proj.cluster_for_environment(services, body.environment, body.cluster)
         own_cluster(who, cluster_name)
+        if proj.choose_runner({}, job, pf, environment=body.environment, project_name=pf.name).kubernetes:
+            raise errors.ValidationError(
+                f"Job {pf.name}/{job.name} runs on Kubernetes, which the platform API does not submit to yet: "
+                f"run it with `rolebridge job run {pf.name}/{job.name} --environment {body.environment}`.")
         role = proj.choose_role(body.aws_role, job, pf.aws_role, environment=body.environment, project=pf.name)
         req = runs.RunRequest(cluster=cluster_name, project=pf.name, environment=body.environment,
                               command=[*job.command, *job.args], aws_role=role, job=job.name, env=job.env,
@@ -247,7 +259,8 @@ def create_platform_api(services: Services) -> FastAPI:
 
     @api.post("/runs/{run_id}/cancel", response_model=RunOut, tags=["runs"])
     def cancel(who: Who, run_id: str) -> dict[str, Any]:
-        """Stop the run: its process group is killed and its token deleted."""
+        """Stop the run: its process group is killed and its token deleted (on Kubernetes: its Job and
+        service account are deleted)."""
         own_run(who, run_id)
         return runs.cancel_run(services, run_id)
 

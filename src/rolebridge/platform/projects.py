@@ -4,6 +4,9 @@ A project file declares the project's name, a default `aws_role` and its jobs::
 
     project: cross_account_sample
     aws_role: "sample-{{ env }}"          # Jinja over env / environment / project
+    runner: kubernetes                    # optional: where jobs run (local, the default, or kubernetes)
+    image: "registry.example/sample:{{ env }}"   # the container image on Kubernetes (templated too)
+    kube_context: kind-rb                 # optional: the kubeconfig context (default: the current one)
     jobs:
       whoami:
         command: [aws, sts, get-caller-identity]
@@ -12,10 +15,12 @@ A project file declares the project's name, a default `aws_role` and its jobs::
         aws_role: "arn:aws:iam::222222222222:role/cross-account-sample-{{ env }}"
         retries: 2            # extra attempts after a failure
         retry_backoff: 1.0    # seconds before the first retry, doubled each time
+        runner: local         # a job may override runner / image / kube_context, key by key
 
 Templates are rendered in a sandbox with undefined names refused, so a typo (`{{ enviroment }}`)
 is an error at run time rather than a role named `sample-`. The explicit `--aws-role` of a run wins
-over the job's, which wins over the project default (conveyor-semantics.md §2.6).
+over the job's, which wins over the project default (conveyor-semantics.md §2.6); `runner`,
+`image` and `kube_context` follow the same order (command line > job > project > a local process).
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from rolebridge.store.schema import Cluster, Environment, JobDefinition, Project
 
 PROJECT_FILE = "rolebridge.yaml"
 MAX_RETRIES = 10
+RUNNERS = ("local", "kubernetes")
+RUNNER_KEYS = ("runner", "image", "kube_context")
 _JINJA = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
@@ -50,10 +57,12 @@ class JobDef:
     aws_role: str | None = None
     retries: int = 0
     retry_backoff: float = 1.0
+    runner_settings: dict[str, str] = field(default_factory=dict)  # runner / image / kube_context given
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "command": self.command, "args": self.args, "env": self.env,
-                "aws_role": self.aws_role, "retries": self.retries, "retry_backoff": self.retry_backoff}
+                "aws_role": self.aws_role, "retries": self.retries, "retry_backoff": self.retry_backoff,
+                **{k: self.runner_settings.get(k) for k in RUNNER_KEYS}}
 
 
 @dataclass
@@ -62,9 +71,11 @@ class ProjectFile:
     aws_role: str | None
     jobs: dict[str, JobDef]
     source: str | None = None
+    runner_settings: dict[str, str] = field(default_factory=dict)  # the project's defaults for its jobs
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "aws_role": self.aws_role, "source": self.source,
+                **{k: self.runner_settings.get(k) for k in RUNNER_KEYS},
                 "jobs": [j.to_dict() for j in self.jobs.values()]}
 
     def workdir(self) -> str | None:
@@ -98,13 +109,29 @@ def _strings(value: Any, what: str) -> list[str]:
     raise errors.ValidationError(f"{what} must be a string or a list of strings")
 
 
+def _runner_settings(raw: dict[str, Any], what: str) -> dict[str, str]:
+    """The `runner` / `image` / `kube_context` keys present in ``raw``, checked (a typo such as
+    `runner: kubernetse` is an error at sync time, not a job that silently runs locally)."""
+    out: dict[str, str] = {}
+    for key in RUNNER_KEYS:
+        value = raw.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise errors.ValidationError(f"{what}: {key} must be a non-empty string")
+        out[key] = value.strip()
+    if out.get("runner", "local") not in RUNNERS:
+        raise errors.ValidationError(f"{what}: runner must be one of {', '.join(RUNNERS)}, not {out['runner']!r}")
+    return out
+
+
 def _job(name: str, raw: Any) -> JobDef:
     if not isinstance(raw, dict):
         raise errors.ValidationError(f"job {name!r} must be a mapping")
     if not DNS_LABEL.match(name):
         raise errors.ValidationError(f"job name {name!r} must be a DNS label (lowercase, digits, '-')")
     unknown = set(raw) - {"name", "command", "args", "arguments", "env", "env_vars", "aws_role", "retries",
-                          "retry_backoff"}
+                          "retry_backoff", *RUNNER_KEYS}
     if unknown:
         raise errors.ValidationError(f"job {name!r}: unknown keys {sorted(unknown)}")
     command = _strings(raw.get("command"), f"job {name!r}: command")
@@ -124,7 +151,7 @@ def _job(name: str, raw: Any) -> JobDef:
         raise errors.ValidationError(f"job {name!r}: retry_backoff must be 0..3600 seconds")
     return JobDef(name=name, command=command, args=_strings(raw.get("args", raw.get("arguments")), "args"),
                   env={k: str(v) for k, v in env.items()}, aws_role=role, retries=retries,
-                  retry_backoff=float(backoff))
+                  retry_backoff=float(backoff), runner_settings=_runner_settings(raw, f"job {name!r}"))
 
 
 def parse_project(data: Any, *, source: str | None = None) -> ProjectFile:
@@ -143,7 +170,8 @@ def parse_project(data: Any, *, source: str | None = None) -> ProjectFile:
     if not isinstance(raw_jobs, dict):
         raise errors.ValidationError("jobs must be a mapping of job name to job")
     jobs = {str(n): _job(str(n), j) for n, j in raw_jobs.items()}
-    return ProjectFile(name=name, aws_role=role, jobs=jobs, source=source)
+    return ProjectFile(name=name, aws_role=role, jobs=jobs, source=source,
+                       runner_settings=_runner_settings(data, f"project {name}"))
 
 
 def load_project_file(path: str | Path) -> ProjectFile:
@@ -167,14 +195,16 @@ def save_project(services: Services, pf: ProjectFile, *, now: float | None = Non
         row = s.get(Project, pf.name)
         if row is None:
             s.add(Project(name=pf.name, default_aws_role=pf.aws_role, source=pf.source, created_at=now,
-                          updated_at=now))
+                          updated_at=now, runner_settings=pf.runner_settings or None))
         else:
             row.default_aws_role, row.source, row.updated_at = pf.aws_role, pf.source, now
+            row.runner_settings = pf.runner_settings or None
         s.flush()
         s.execute(delete(JobDefinition).where(JobDefinition.project == pf.name))
         for j in pf.jobs.values():
             s.add(JobDefinition(project=pf.name, name=j.name, command=j.command, args=j.args, env=j.env,
-                                aws_role=j.aws_role, retries=j.retries, retry_backoff=j.retry_backoff))
+                                aws_role=j.aws_role, retries=j.retries, retry_backoff=j.retry_backoff,
+                                runner_settings=j.runner_settings or None))
 
 
 def ensure_project(services: Services, name: str, *, now: float | None = None) -> None:
@@ -203,9 +233,10 @@ def get_project(services: Services, name: str) -> ProjectFile:
             raise errors.NoSuchEntity(f"Project {name} does not exist. Register it with `rolebridge job sync DIR`.")
         jobs = s.execute(select(JobDefinition).where(JobDefinition.project == name)
                          .order_by(JobDefinition.name)).scalars()
-        return ProjectFile(name=row.name, aws_role=row.default_aws_role, source=row.source, jobs={
+        return ProjectFile(name=row.name, aws_role=row.default_aws_role, source=row.source,
+                           runner_settings=dict(row.runner_settings or {}), jobs={
             j.name: JobDef(j.name, list(j.command), list(j.args), dict(j.env), j.aws_role, j.retries,
-                           j.retry_backoff) for j in jobs})
+                           j.retry_backoff, dict(j.runner_settings or {})) for j in jobs})
 
 
 def list_projects(services: Services) -> list[ProjectFile]:
@@ -245,3 +276,41 @@ def choose_role(explicit: str | None, job: JobDef | None, project_default: str |
         if candidate:
             return render(candidate, environment=environment, project=project).strip() or None
     return None
+
+
+@dataclass(frozen=True)
+class RunnerChoice:
+    """Where one run executes: ``local`` (a process on this machine) or ``kubernetes`` (a Job)."""
+
+    runner: str = "local"
+    image: str | None = None
+    kube_context: str | None = None
+
+    @property
+    def kubernetes(self) -> bool:
+        return self.runner == "kubernetes"
+
+
+def choose_runner(explicit: dict[str, str | None], job: JobDef | None, project: ProjectFile | None, *,
+                  environment: str, project_name: str) -> RunnerChoice:
+    """Command line > the job's settings > the project's > a local process, key by key.
+
+    Key by key, so a project can say `runner: kubernetes` and `image:` once and a job override only its
+    image. The image is a template like `aws_role` (one image per environment). A Kubernetes run without
+    an image is refused here, before anything is recorded."""
+    merged: dict[str, str] = {}
+    for layer in (project.runner_settings if project else {}, job.runner_settings if job else {},
+                  {k: v for k, v in explicit.items() if v is not None}):
+        merged.update(layer)
+    runner = merged.get("runner", "local")
+    if runner not in RUNNERS:
+        raise errors.ValidationError(f"runner must be one of {', '.join(RUNNERS)}, not {runner!r}")
+    if runner == "local":
+        return RunnerChoice()
+    image = render(merged["image"], environment=environment, project=project_name).strip() \
+        if merged.get("image") else ""
+    if not image:
+        where = f"job {project_name}/{job.name}" if job else f"project {project_name}"
+        raise errors.ValidationError(
+            f"{where} runs on Kubernetes but names no image: set `image:` in rolebridge.yaml or pass --image IMAGE.")
+    return RunnerChoice("kubernetes", image, merged.get("kube_context"))

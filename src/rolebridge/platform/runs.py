@@ -12,6 +12,11 @@ the server for runs submitted through the platform API. Cancellation goes throug
 the supervisor is gone, ``cancel`` kills the job's process group and deletes its token itself.
 Logs (stdout and stderr, interleaved as they arrive) go to ``DATA_DIR/runs/<id>/output.log``, capped
 at ``ROLEBRIDGE_RUN_LOG_MAX`` bytes (default 10 MiB); the job keeps running past the cap.
+
+A run sent to Kubernetes (``k8s.runner.execute_on_kubernetes``) is the same record with a
+``placement`` (context, namespace, Job): its supervisor is still the command that submitted it, and
+when that is gone, ``cancel`` and the orphan reaper delete its Job and service account instead of
+killing a process.
 """
 
 from __future__ import annotations
@@ -84,7 +89,8 @@ def run_to_dict(row: Run) -> dict[str, Any]:
             "max_attempts": row.max_attempts,
             "retry_backoff": row.retry_backoff, "created_at": row.created_at, "started_at": row.started_at,
             "ended_at": row.ended_at, "exit_code": row.exit_code, "assume": row.assume,
-            "message": row.message, "cancel_requested": bool(row.cancel_requested)}
+            "message": row.message, "cancel_requested": bool(row.cancel_requested),
+            "runner": (row.placement or {}).get("runner", "local"), "placement": row.placement}
 
 
 def run_dir(services: Services, run_id: str) -> Path:
@@ -156,7 +162,8 @@ def _update(services: Services, run_id: str, **values: Any) -> None:
 
 def mark(services: Services, run_id: str, **values: Any) -> None:
     """Update a run's record (for runners that supervise elsewhere, e.g. Kubernetes)."""
-    unknown = set(values) - {"status", "started_at", "ended_at", "exit_code", "message", "assume", "attempts"}
+    unknown = set(values) - {"status", "started_at", "ended_at", "exit_code", "message", "assume", "attempts",
+                             "placement"}
     if unknown or values.get("status", "pending") not in STATUSES:
         raise errors.ValidationError(f"cannot set {sorted(unknown) or values.get('status')} on a run")
     _update(services, run_id, **values)
@@ -242,9 +249,23 @@ def _kill_group(pid: int | None) -> None:
         time.sleep(0.2)
 
 
+def _release_placement(row: Run) -> str | None:
+    """A run placed on Kubernetes whose supervisor is gone: delete its Job and service account, as the
+    supervisor would have. Returns what could not be deleted (with the command to do it), else None."""
+    placement = row.placement or {}
+    if placement.get("runner") != "kubernetes":
+        return None
+    from rolebridge.k8s.runner import release_placement
+
+    return release_placement(placement, row.service_account)
+
+
 def _abandon(services: Services, row: Run, status: str, message: str) -> None:
     _kill_group(row.pid)
     shutil.rmtree(secrets_dir(services, row.id), ignore_errors=True)
+    left = _release_placement(row)
+    if left:
+        message = f"{message}; {left}"
     with services.store.tx() as s:
         s.execute(update(Run).where(Run.id == row.id, Run.status.in_(("pending", "running")))
                   .values(status=status, ended_at=services.clock(), message=message))
@@ -288,6 +309,11 @@ def cancel_run(services: Services, run_id: str, *, wait: float = 10.0) -> dict[s
                 _abandon(services, row, "cancelled", "cancelled (its supervisor had exited)")
         time.sleep(POLL)
     return get_run(services, run_id)
+
+
+def cancel_requested(services: Services, run_id: str) -> bool:
+    """Whether someone asked to cancel the run (`runs cancel`, the API): polled by every supervisor."""
+    return _cancel_requested(services, run_id)
 
 
 def _cancel_requested(services: Services, run_id: str) -> bool:

@@ -134,6 +134,9 @@ class Project(Base):
     source: Mapped[str | None] = mapped_column(Text, nullable=True)  # the project file it came from
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+    # where its jobs run unless a job or the command line says otherwise: {"runner", "image",
+    # "kube_context"} as the project file gives them; None: a local process (platform/projects.py)
+    runner_settings: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class Environment(Base):
@@ -161,6 +164,7 @@ class JobDefinition(Base):
     aws_role: Mapped[str | None] = mapped_column(Text, nullable=True)
     retries: Mapped[int] = mapped_column(Integer, default=0)
     retry_backoff: Mapped[float] = mapped_column(Float, default=1.0)
+    runner_settings: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # overrides the project's, per key
 
 
 class Run(Base):
@@ -191,6 +195,9 @@ class Run(Base):
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     cancel_requested: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # where the run executes when not as a local process: {"runner": "kubernetes", "context", "namespace",
+    # "job", "image"}, so `runs cancel` can delete its Job and service account even without its supervisor
+    placement: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 # -- S3 (``s3/``): buckets, objects, multipart uploads and their parts ----------------------------
