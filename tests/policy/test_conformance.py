@@ -148,3 +148,45 @@ def test_validation(case: dict[str, Any]) -> None:
         compile_policy(document, kind=kind)
     assert info.value.code == case["code"]
     assert info.value.message == case["message"]
+
+
+def _if_exists_cases() -> list[tuple[str, dict[str, Any], bool]]:
+    """Every base operator's documented cases, re-run as its ``...IfExists`` form.
+
+    IAM UG, condition operators, "...IfExists condition operators": "If the policy key is present
+    in the context of the request, process the key as specified in the policy. If the key is not
+    present, evaluate the condition element as true." Derived only from cases whose key is in the
+    context (what the base operator does with a missing key is a separate rule, covered above);
+    Null has no IfExists form.
+    """
+    out = []
+    for param in CONDITION_CASES:
+        case = param.values[0]
+        op = case["op"]
+        if ":" in op or op.endswith("IfExists") or op == "Null" or case.get("version", "2012-10-17") != "2012-10-17":
+            continue
+        if case["key"] not in case.get("context", {}):
+            continue
+        present = {**case, "op": f"{op}IfExists"}
+        absent = {**present, "context": {k: v for k, v in case["context"].items() if k != case["key"]}}
+        out.append((f"{op}IfExists present: {case['rule']}", present, case["match"]))
+        out.append((f"{op}IfExists absent: {case['rule']}", absent, True))
+    return out
+
+
+IF_EXISTS_CASES = _if_exists_cases()
+
+
+def test_every_base_operator_has_if_exists_cases() -> None:
+    ops = {case["op"] for _, case, _ in IF_EXISTS_CASES}
+    base = {p.values[0]["op"] for p in CONDITION_CASES} - {"Null"}
+    base = {op for op in base if ":" not in op and not op.endswith("IfExists")}
+    assert ops == {f"{op}IfExists" for op in base}, sorted(base - {op.removesuffix("IfExists") for op in ops})
+
+
+@pytest.mark.parametrize(("rule", "case", "match"), IF_EXISTS_CASES, ids=[r for r, _, _ in IF_EXISTS_CASES])
+def test_if_exists(rule: str, case: dict[str, Any], match: bool) -> None:
+    doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
+                                                   "Condition": {case["op"]: {case["key"]: case["values"]}}}]}
+    result = evaluate(request_from({"context": case["context"]}), identity=[compile_policy(doc)])
+    assert result.decision is (Decision.ALLOW if match else Decision.IMPLICIT_DENY), (rule, result.to_dict())
