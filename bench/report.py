@@ -164,7 +164,8 @@ def scale_table(results: dict[str, Any]) -> list[str]:
 
 def commands(results: dict[str, Any]) -> list[str]:
     lines = ["```bash", "make bench            # = .venv/bin/python bench/run.py (full: ~16 min; --skip-scale saves ~2.5)",
-             ".venv/bin/python bench/run.py --quick   # one round of 2 s runs (~4 min)", ""]
+             ".venv/bin/python bench/run.py --quick   # one round of 2 s runs (~4 min)",
+             ".venv/bin/python bench/run.py --report-only   # re-render this page from bench/out/results.json", ""]
     servers = results["servers"]
     seen = set()
     for label in servers:
@@ -321,15 +322,22 @@ server under `wrk -c64`, and with `bench/profile_path.py` in-process. What was d
    third of a signed GetCallerIdentity to ~9 %; base64url 3x cheaper (`bytes.translate`, no
    regular expression); base32 ids without `base64.b32encode`'s Python loop.
 
-4. The audit trail's database insert left the request path (2026-12-04): measured side by side
-   in-process on one core with 64 calls in flight, the trail cost ~130 µs of CPU per
-   AssumeRoleWithWebIdentity when each batch was an SQLite transaction (event row, five indexes,
-   the writer holding the GIL for the insert) and ~50 µs with the fsynced journal; for
-   GetCallerIdentity ~130 -> ~40 µs. Moving the journal into the table costs ~42 µs per event in
-   bulk (`audit/ingest.py`, one transaction per 4 MB), niced and off the request path.
+4. The audit trail's database insert left the request path (2026-12-04): events are appended to
+   a per-process journal and fsynced (`audit/journal.py`), and a niced follower moves them into
+   `audit_events` (`audit/ingest.py`, ~42 µs per event in bulk; the "+ audit indexer" column).
 5. The IAM generation counter on SQLite became a mapped file (one query per request less), random
    values come a block at a time, and form bodies are split without unquoting components that hold
    no escapes (`parse_qsl` unquoted the 1 KB token character by character).
+
+Items 4-5 measured side by side (`bench/profile_path.py`, in-process on one core, 64 calls in
+flight, the code before and after alternated three times, medians): AssumeRoleWithWebIdentity
+367 -> 323 µs of CPU per call with the audit trail (246 -> 210 without it); signed
+GetCallerIdentity 224 -> 164 µs. The trail's own share of an AssumeRoleWithWebIdentity barely
+moved (~120 -> ~114 µs): what it costs now is mostly the `fdatasync` itself (a `write` +
+`fdatasync` is ~73 µs of CPU on this VM, kernel time charged to the server) when batches are
+small, plus the thread hand-off. Tried and not kept: PostgreSQL-style `commit_delay` (wait up to
+1 ms for more calls to share an fsync when the writer is busy) made no difference beyond noise on
+a one-worker server under `wrk -c64` (2,535 vs 2,687 req/s, 345 vs 349 µs CPU per call).
 
 Items 1-3, with the earlier lookup cache, took AssumeRoleWithWebIdentity at 64 connections on one
 worker from 595 to 1,604 req/s (signed GetCallerIdentity from 701 to 2,692) in the run of
@@ -347,8 +355,10 @@ What would change it further, in order of effect:
    needs roughly 250 µs of server CPU per AssumeRoleWithWebIdentity including TLS; CPython on this
    VM is well above that. Getting there would mean moving the request path out of the interpreter
    (a compiled core, or PyPy), which this project has not done.
-2. Shaping the CloudTrail event when the trail is read rather than when the call is answered would
-   move ~20 µs per call off the writer thread, at the price of storing the raw call record.
+2. The audit trail's fsync per batch: a durable answer needs it, but fewer, larger fsyncs (several
+   workers sharing one journal writer, or a journal on a device with cheaper flushes) would cut
+   the ~73 µs each costs; shaping the CloudTrail event when the trail is read rather than when the
+   call is answered would move ~20 µs per call off the writer thread.
 
 The p99 target at 64 connections follows throughput: wrk is closed-loop, so p99 < 20 ms at 64
 connections needs well over 3,200 req/s sustained.

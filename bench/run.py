@@ -382,6 +382,9 @@ def aggregate(rounds: list[dict[str, Any]]) -> dict[str, Any]:
                 "p50_ms": round(statistics.median(r["p50_ms"] for r in runs), 2),
                 "p99_ms": round(statistics.median(r["p99_ms"] for r in runs), 2),
                 "server_cpu_us_per_req": round(statistics.median(r["server_cpu_us_per_req"] for r in runs), 1),
+                **({"indexer_cpu_us_per_req": round(statistics.median(
+                    r["indexer_cpu_us_per_req"] for r in runs if "indexer_cpu_us_per_req" in r), 1)}
+                   if any("indexer_cpu_us_per_req" in r for r in runs) else {}),
                 "non2xx": sum(r["non2xx"] for r in runs),
                 "socket_errors": [r["socket_errors"] for r in runs if r["socket_errors"]],
                 "command": runs[0]["command"],
@@ -402,6 +405,20 @@ def failures(results: dict[str, Any]) -> list[str]:
             if r and (r["non2xx"] or r["socket_errors"]):
                 bad.append(f"scale {name} {op}: non2xx={r['non2xx']} socket_errors={r['socket_errors']}")
     return bad
+
+
+def report_only(args: argparse.Namespace) -> int:
+    """After a change to the aggregation or the report: the same run's figures, rendered again."""
+    path = Path(args.out) / "results.json"
+    results = json.loads(path.read_text())
+    results["servers"] = aggregate(results["rounds_raw"])
+    path.write_text(json.dumps(results, indent=1, default=str))
+    if args.docs:
+        Path(args.docs).write_text(report.markdown(results))
+        Path(args.docs).with_suffix(".json").write_text(json.dumps(
+            {k: v for k, v in results.items() if k != "rounds_raw"}, indent=1, default=str))
+        log(f"wrote {args.docs} from {path}")
+    return 0
 
 
 def rerun_scale(args: argparse.Namespace) -> int:
@@ -440,7 +457,11 @@ def main() -> int:
                     help="where the report goes ('' to skip)")
     ap.add_argument("--scale-only", action="store_true",
                     help="re-run only the scale figure into an existing results.json (after a failed scale part)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="re-aggregate the last run's raw rounds (results.json) and rewrite the report; measures nothing")
     args = ap.parse_args()
+    if args.report_only:
+        return report_only(args)
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.duration = args.duration or (2.0 if args.quick else 5.0)
     started = time.time()
