@@ -224,7 +224,12 @@ def test_cli_put_list_delete(tmp_path: Path) -> None:
     assert again.strip() == f"guardrail no-iam replaced on account {CLI_ACCOUNT}"
     path = tmp_path / "full.json"
     path.write_text(json.dumps(FULL_ACCESS))
-    rb("account", "guardrail", "put", CLI_ACCOUNT, "full-access", str(path), data_dir=data)
+    deny_path = tmp_path / "deny.json"
+    deny_path.write_text(deny)
+    deny_only = rb("account", "guardrail", "put", CLI_ACCOUNT, "no-iam", str(deny_path), data_dir=data)
+    assert "no guardrail of account" in deny_only.stderr and "FullAWSAccess" in deny_only.stderr
+    with_allow = rb("account", "guardrail", "put", CLI_ACCOUNT, "full-access", str(path), data_dir=data)
+    assert "warning" not in with_allow.stderr  # an allow-list that allows something: nothing to warn of
 
     listed = json.loads(rb("account", "guardrail", "list", CLI_ACCOUNT, "--json", data_dir=data).stdout)
     assert [(g["account_id"], g["name"], g["document"]) for g in listed] == [

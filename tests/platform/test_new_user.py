@@ -156,6 +156,12 @@ def test_tenant_keys_filter_and_say_so(server: Server, project: Path) -> None:
     mine = rb("runs", "list", "--json", "--project", PROJECT, data_dir=server.data_dir,
               env=tenant_shell(server, CLUSTER_ACCOUNT))
     assert run_id in {r["id"] for r in json.loads(mine.stdout)}
+    # --account narrows too, and says so (on stderr: the JSON on stdout stays parseable)
+    by_flag = rb("runs", "list", "--json", "--account", CLUSTER_ACCOUNT, data_dir=server.data_dir,
+                 env=server.env())
+    assert run_id in {r["id"] for r in json.loads(by_flag.stdout)}
+    assert f"account {CLUSTER_ACCOUNT} only (--account {CLUSTER_ACCOUNT})" in by_flag.stderr
+    assert "leave out --account" in by_flag.stderr
 
 
 def test_detach_with_the_data_accounts_keys_exported_works_like_foreground(server: Server, project: Path) -> None:

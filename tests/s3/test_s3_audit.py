@@ -92,3 +92,21 @@ def test_refused_s3_calls_are_audited_without_secrets(server: Any) -> None:
                    forged_secret, signature):
         assert secret not in text
     assert "X-Amz-Security-Token" not in text and "Signature=" not in text
+
+
+def test_object_calls_are_data_events_and_bucket_calls_management_events(server: Any) -> None:
+    """CloudTrail: S3 object-level API activity (GetObject, PutObject, DeleteObject, ...) is recorded
+    as data events; bucket-level calls (CreateBucket, ...) as management events."""
+    owner = s3_client(server, account=ACCOUNT)
+    bucket = "audited-categories"
+    created = owner.create_bucket(Bucket=bucket)["ResponseMetadata"]["RequestId"]
+    put = owner.put_object(Bucket=bucket, Key="k", Body=b"x")["ResponseMetadata"]["RequestId"]
+    head = owner.head_object(Bucket=bucket, Key="k")["ResponseMetadata"]["RequestId"]
+    out = rb("audit", "--json", "--account", ACCOUNT, "--limit", "100000", data_dir=server.data_dir).stdout
+    by_id = {e["requestID"]: e for e in json.loads(out)}
+    assert (by_id[created]["eventName"], by_id[created]["managementEvent"], by_id[created]["eventCategory"]) == (
+        "CreateBucket", True, "Management")
+    assert (by_id[put]["eventName"], by_id[put]["managementEvent"], by_id[put]["eventCategory"],
+            by_id[put]["readOnly"]) == ("PutObject", False, "Data", False)
+    assert (by_id[head]["eventName"], by_id[head]["eventCategory"], by_id[head]["readOnly"]) == (
+        "HeadObject", "Data", True)

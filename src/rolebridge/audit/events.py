@@ -34,7 +34,16 @@ SECRET_MEMBERS = frozenset({
     "samlassertion", "tokencode", "privatekey", "xamzsecuritytoken", "xamzsignature", "authorization",
     "providedcontexts",
 })
-READ_ONLY_PREFIXES = ("Get", "List", "Decode")
+READ_ONLY_PREFIXES = ("Get", "List", "Decode", "Head")
+# S3 calls on objects are CloudTrail *data* events ("Amazon S3 object-level API activity, for example
+# GetObject, DeleteObject and PutObject"; S3 user guide, "Amazon S3 CloudTrail events"); calls on
+# buckets are management events.
+S3_DATA_EVENT_ACTIONS = frozenset({"CreateMultipartUpload", "UploadPart", "UploadPartCopy",
+                                   "CompleteMultipartUpload", "AbortMultipartUpload", "ListParts"})
+
+
+def is_data_event(service: str, action: str) -> bool:
+    return service == "s3" and ("Object" in action or action in S3_DATA_EVENT_ACTIONS)
 ASSUME_ACTIONS = frozenset({"AssumeRole", "AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"})
 _CREDENTIAL = re.compile(r"Credential=([A-Za-z0-9]+)/\d{8}/([a-z0-9-]+)/")
 _NORMALIZE = re.compile(r"[-_.]")
@@ -234,6 +243,7 @@ def build_event(*, service: str, action: str, now: float, request_id: str,
         aws_error = error if isinstance(error, errors.AWSError) else errors.InternalFailure(
             "An internal error occurred.")
     read_only = action.startswith(READ_ONLY_PREFIXES)
+    data_event = is_data_event(service, action)
     request_parameters = redact({k: v for k, v in params.items() if k not in ("Action", "Version")
                                  and not k.startswith("X-Amz-")}) if params else None
     response = None if error is not None or read_only or not result else redact(result)
@@ -252,9 +262,9 @@ def build_event(*, service: str, action: str, now: float, request_id: str,
         "eventID": uuid4(),
         "readOnly": read_only,
         "eventType": "AwsApiCall",
-        "managementEvent": True,
+        "managementEvent": not data_event,
         "recipientAccountId": _recipient(action, params, caller, hints.get("recipient_account")),
-        "eventCategory": "Management",
+        "eventCategory": "Data" if data_event else "Management",
     }
     if aws_error is not None:
         event["errorCode"] = aws_error.code

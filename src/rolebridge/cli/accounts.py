@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
             data_dir: DataDir = None, database_url: DatabaseUrl = None, json_out: Json = False) -> None:
         """Attach guardrail NAME to ACCOUNT_ID, or replace its document; running servers apply it at once."""
         from rolebridge.bootstrap import open_services
-        from rolebridge.iam.guardrails import put_guardrail
+        from rolebridge.iam.guardrails import allows_anything, list_guardrails, put_guardrail
 
         document = read_document(source)
         services = open_services(data_dir, database_url)
@@ -71,6 +71,11 @@ def register(app: typer.Typer) -> None:
         else:
             typer.echo(f"guardrail {view.name} {'attached to' if created else 'replaced on'} account "
                        f"{view.account_id}")
+        if not allows_anything(list_guardrails(services.store, account_id)):
+            typer.echo(f"warning: no guardrail of account {account_id} allows anything, so every call of its "
+                       "principals (its admin keys too) is now refused. Guardrails are an allow-list, as SCPs "
+                       "are: also attach one that allows what the account may do (AWS Organizations attaches "
+                       "FullAWSAccess, Allow * on *, by default).", err=True)
 
     @guardrail.command("list")
     def list_(account_id: AccountArg, data_dir: DataDir = None, database_url: DatabaseUrl = None,

@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
 
         services = open_services(data_dir, database_url)
         scope = scope_of(services, account)
-        if scope.keys is not None:  # said on stderr, so --json output stays parseable
+        if scope.account_id is not None:  # narrowed (--account or keys): said on stderr, --json stays parseable
             err_console.print(f"runs of account {scope.account_id} only ({scope.chosen_by}); {scope.widen()}",
                               highlight=False, soft_wrap=True)
         rows = list_runs(services, scope, status=status, project=project, limit=limit)

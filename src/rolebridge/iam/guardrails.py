@@ -125,6 +125,18 @@ def put_guardrail(services: Any, account_id: str, name: str, document: str,
     return view, created
 
 
+def allows_anything(views: list[GuardrailView]) -> bool:
+    """Whether any guardrail has an Allow statement. Guardrails are an allow-list (as SCPs): an
+    account whose guardrails only deny can do nothing at all. AWS Organizations avoids that by
+    attaching FullAWSAccess to every account by default; here nothing is attached implicitly."""
+    for view in views:
+        statements = json.loads(view.document).get("Statement", [])
+        for statement in statements if isinstance(statements, list) else [statements]:
+            if isinstance(statement, dict) and statement.get("Effect") == "Allow":
+                return True
+    return False
+
+
 def list_guardrails(store: Any, account_id: str) -> list[GuardrailView]:
     with store.read() as s:
         _require_account(s, account_id)
