@@ -51,7 +51,7 @@ class RoleView:
     permissions_boundary: str | None
     # the trust policy as it is evaluated: the roles it names by ARN as their unique IDs
     # (iam/trust_principals.py), so a role deleted and re-created is not trusted
-    trust_evaluated: str = ""
+    trust_evaluated: str
 
 
 class Services:

@@ -89,11 +89,11 @@ def test_the_guardrail_names_the_provider_as_given(iam: Any) -> None:
 
 def test_statements_that_do_not_let_the_provider_assume_are_not_held_to_it(iam: Any) -> None:
     deny = trust(None, effect="Deny")
-    assert iam.create_role(RoleName="gh-deny", AssumeRolePolicyDocument=deny)["Role"]
+    assert iam.create_role(RoleName="gh-deny", AssumeRolePolicyDocument=deny)["Role"]["RoleName"] == "gh-deny"
     tag_only = trust(None, action="sts:TagSession")
-    assert iam.create_role(RoleName="gh-tag", AssumeRolePolicyDocument=tag_only)["Role"]
+    assert iam.create_role(RoleName="gh-tag", AssumeRolePolicyDocument=tag_only)["Role"]["RoleName"] == "gh-tag"
     own = trust(AUD, principal=f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.example.com/id/X")
-    assert iam.create_role(RoleName="gh-own", AssumeRolePolicyDocument=own)["Role"]
+    assert iam.create_role(RoleName="gh-own", AssumeRolePolicyDocument=own)["Role"]["RoleName"] == "gh-own"
 
 
 # -- AWS principals: named by ARN, kept by unique ID (aws-semantics.md §2.4, §4.1) ----------------------

@@ -326,7 +326,7 @@ def test_clear_errors_and_no_run_left_behind(data_dir: Path, kube: Kube, tmp_pat
             "(does namespace prd exist? `kubectl create namespace prd`)") in refused.stderr
     [row] = [r for r in json.loads(rb("runs", "list", "--json", data_dir=data_dir).stdout) if r["id"] not in before]
     assert row["status"] == "failed" and "kubectl create namespace prd" in row["message"]
-    assert kube.fake.objects == {}
+    assert kube.fake.sent("POST", "jobs") == []  # the refused service account stopped the run: no Job tried
 
 
 def test_image_without_the_kubernetes_runner_is_refused(data_dir: Path) -> None:

@@ -98,7 +98,8 @@ def test_web_identity_session_policies_narrow_the_session(server: Any, world: di
     if how in ("PolicyArns", "both"):
         kw["PolicyArns"] = [{"arn": world["get_only"]}]
     out = web_identity(world, **kw)
-    assert 1 <= out["PackedPolicySize"] <= 100
+    # present whenever a session policy is passed (AWS omits it otherwise); its value is check_packed's
+    assert isinstance(out.get("PackedPolicySize"), int) and out["PackedPolicySize"] >= 1
     assert_get_only(server, out)
 
 

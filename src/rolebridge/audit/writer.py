@@ -63,7 +63,7 @@ def _settle(futures: list[asyncio.Future[None]], exc: BaseException | None) -> N
 
 
 class AuditWriter:
-    """Queues events and commits them in batches on a daemon thread."""
+    """Queues events and appends them to the journal in batches on a daemon thread."""
 
     def __init__(self, store: Store, *, max_batch: int = MAX_BATCH, directory: Path | None = None) -> None:
         self.store = store

@@ -9,7 +9,9 @@ from typing import Any
 from rolebridge import errors
 from rolebridge.policy import compile_policy
 from rolebridge.policy.conditions import parse_operator
+from rolebridge.policy.document import statements_of
 from rolebridge.policy.patterns import glob
+from rolebridge.policy.principals import as_list
 
 TRUST_POLICY_QUOTA = 2048  # ACLSizePerRole default; whitespace is not counted
 INLINE_ROLE_POLICY_QUOTA = 10240  # RolePolicySizeQuota: all inline policies of a role together
@@ -50,8 +52,7 @@ def shared_provider_problem(document: Mapping[str, Any]) -> str | None:
     StringEquals, StringLike or StringEqualsIgnoreCase (not negated, no IfExists or set prefix) on
     that key, none of whose values is only ``*``. Checked on save only: a stored policy is never
     re-judged."""
-    statements = document.get("Statement")
-    for st in [statements] if isinstance(statements, Mapping) else statements or []:
+    for st in statements_of(document):
         if st.get("Effect") != "Allow" or not _allows_web_identity(st):
             continue
         principal = st.get("Principal")
@@ -69,8 +70,8 @@ def shared_provider_problem(document: Mapping[str, Any]) -> str | None:
 
 def _allows_web_identity(statement: Mapping[str, Any]) -> bool:
     if "NotAction" in statement:
-        return not any(glob(a.lower(), _WEB_IDENTITY) for a in _listed(statement["NotAction"]))
-    return any(glob(a.lower(), _WEB_IDENTITY) for a in _listed(statement.get("Action", [])))
+        return not any(glob(a.lower(), _WEB_IDENTITY) for a in as_list(statement["NotAction"]))
+    return any(glob(a.lower(), _WEB_IDENTITY) for a in as_list(statement.get("Action", [])))
 
 
 def _scopes(condition: Mapping[str, Any], key: str) -> bool:
@@ -79,14 +80,10 @@ def _scopes(condition: Mapping[str, Any], key: str) -> bool:
         if spec is None or spec.base not in _SCOPING_OPERATORS or spec.set_op or spec.if_exists:
             continue
         for k, values in block.items():
-            listed = _listed(values)
+            listed = as_list(values)
             if k.lower() == key.lower() and listed and not any(set(str(v)) <= {"*"} for v in listed):
                 return True
     return False
-
-
-def _listed(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else [value]
 
 
 def check_identity_policy(document: str, *, kind: str = "identity", inline: bool = False) -> None:

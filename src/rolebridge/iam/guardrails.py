@@ -23,6 +23,7 @@ limited from its first call on. Across accounts the principal's own account's gu
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import time
@@ -170,8 +171,9 @@ def load_compiled(store: Any, account_id: str) -> tuple[CompiledPolicy, ...]:
     return tuple(out)
 
 
+@functools.cache
 def root_identity() -> CompiledPolicy:
-    """The account root's identity side: allow-all, so that only the guardrails limit it."""
+    """The account root's identity side: allow-all, so that only the guardrails limit it (one object)."""
     return compile_policy(ROOT_ALLOW_ALL, kind=PolicyKind.IDENTITY, name="account root")
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select
 
 from rolebridge import errors
+from rolebridge.policy.document import statements_of
 from rolebridge.store.schema import Account, Role
 
 _ENTITY_ARN = re.compile(r"^arn:aws:iam::(\d{12}):(role|user)/[^*?]+$")
@@ -38,17 +39,12 @@ def _aws_values(statement: Any) -> list[str]:
     return [v for v in values if isinstance(v, str)]
 
 
-def _statements(document: Mapping[str, Any]) -> list[Any]:
-    st = document.get("Statement")
-    return [st] if isinstance(st, Mapping) else list(st or [])
-
-
 def principal_ids(session: Any, document: Mapping[str, Any]) -> dict[str, str]:
     """{role ARN as written: unique ID} for the trust policy ``document`` (already valid), or
     MalformedPolicyDocument for a principal of a known account that does not exist."""
     ids: dict[str, str] = {}
     known: dict[str, bool] = {}
-    for statement in _statements(document):
+    for statement in statements_of(document):
         for value in _aws_values(statement):
             m = _ENTITY_ARN.match(value)
             if m is None or value in ids:
@@ -75,7 +71,7 @@ def _rewrite(text: str, ids: Mapping[str, str], replace: Callable[[str], bool], 
         return text
     document = json.loads(text)
     changed = False
-    for statement in _statements(document):
+    for statement in statements_of(document):
         principal = statement.get("Principal") if isinstance(statement, dict) else None
         if not isinstance(principal, dict) or "AWS" not in principal:
             continue

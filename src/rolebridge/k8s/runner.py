@@ -98,15 +98,6 @@ class KubernetesRunner:
         self.batch = client.BatchV1Api(api_client)
 
     @classmethod
-    def from_kubeconfig(cls, context: str | None = None) -> KubernetesRunner:
-        from kubernetes import config
-        from kubernetes.client import ApiClient
-
-        if context:
-            return cls(config.new_client_from_config(context=context), context)
-        return cls(_default_client(config, ApiClient))
-
-    @classmethod
     def connect(cls, context: str | None = None) -> KubernetesRunner:
         """The runner for ``context`` of the user's kubeconfig (default: its current context), or the
         in-cluster config inside a pod. Every way this goes wrong is one ``ValidationError`` line that
@@ -219,14 +210,6 @@ class KubernetesRunner:
     def cleanup(self, namespace: str, service_account: str) -> None:
         """After the Job ended: the run's service account goes (the Job has a TTL)."""
         self.core.delete_namespaced_service_account(service_account, namespace, _request_timeout=REQUEST_TIMEOUT)
-
-
-def _default_client(config: Any, api_client_cls: Any) -> Any:
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        config.load_kube_config()
-    return api_client_cls()
 
 
 def describe_api_error(exc: BaseException) -> str:

@@ -169,14 +169,6 @@ def mark(services: Services, run_id: str, **values: Any) -> None:
     _update(services, run_id, **values)
 
 
-def append_log(services: Services, run_id: str, data: bytes) -> None:
-    sink = LogSink(run_dir(services, run_id) / LOG_NAME, log_max())
-    try:
-        sink.write(data)
-    finally:
-        sink.close()
-
-
 def read_log(services: Services, run_id: str, offset: int = 0, max_bytes: int = 1 << 20) -> tuple[bytes, int]:
     """Up to ``max_bytes`` of the log from ``offset``; returns the data and the next offset."""
     get_run(services, run_id)  # NoSuchEntity for an unknown id
@@ -313,10 +305,6 @@ def cancel_run(services: Services, run_id: str, *, wait: float = 10.0) -> dict[s
 
 def cancel_requested(services: Services, run_id: str) -> bool:
     """Whether someone asked to cancel the run (`runs cancel`, the API): polled by every supervisor."""
-    return _cancel_requested(services, run_id)
-
-
-def _cancel_requested(services: Services, run_id: str) -> bool:
     with services.store.read() as s:
         return bool(s.execute(select(Run.cancel_requested).where(Run.id == run_id)).scalar_one_or_none())
 
@@ -349,7 +337,7 @@ class LocalLedger:
         _update(self.services, self.run_id, pid=pid, attempts=attempt)
 
     def cancel_requested(self) -> bool:
-        return _cancel_requested(self.services, self.run_id)
+        return cancel_requested(self.services, self.run_id)
 
     def finish(self, status: str, exit_code: int | None, message: str | None) -> None:
         _finish(self.services, self.run_id, status, exit_code, message)
@@ -372,7 +360,7 @@ def acquire_slot(services: Services, run_id: str, cluster: str, stop: Callable[[
     """Wait for a slot under the cluster's limit; False (and the run ``cancelled``) if stopped meanwhile."""
     limit = run_limit(services, cluster)
     while not _try_acquire(services, run_id, cluster, limit, supervisor_pid):
-        if stop() or _cancel_requested(services, run_id):
+        if stop() or cancel_requested(services, run_id):
             _finish(services, run_id, "cancelled", None, "cancelled while waiting for a slot")
             return False
         reap_orphans(services)

@@ -18,7 +18,6 @@ rather than guessed.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,9 +30,6 @@ from rolebridge.iam.guardrails import denial_reason, root_identity
 from rolebridge.policy import CompiledPolicy, EvaluationResult, Principal, Request, compile_policy, evaluate
 from rolebridge.policy.model import Decision
 from rolebridge.s3.call import S3Call
-
-_ROOT_DOC = json.dumps({"Version": "2012-10-17",
-                        "Statement": [{"Sid": "AccountRoot", "Effect": "Allow", "Action": "*", "Resource": "*"}]})
 
 
 @dataclass(frozen=True)
@@ -125,7 +121,7 @@ def check(call: S3Call, action: str, resource: str, bucket: BucketView | None,
         identity: list[Any] = []
         boundary = None
     elif caller.is_root:
-        identity, boundary = [compile_policy(_ROOT_DOC, kind="identity", name="account root")], None
+        identity, boundary = [root_identity()], None
     else:
         identity, boundary = identity_policies(call.ctx, caller)
         session = session_policies(call.ctx, caller)  # an AssumeRole Policy/PolicyArns limits S3 too

@@ -322,7 +322,8 @@ class AccountGuardrail(Base):
     __tablename__ = "account_guardrails"
     __table_args__ = (UniqueConstraint("account_id", "name", name="uq_guardrail_account_name"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    # no index of its own: the unique (account_id, name) index leads with it and serves every lookup
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
     name: Mapped[str] = mapped_column(String(128))
     document: Mapped[str] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)

@@ -138,7 +138,7 @@ def trust_context(ctx: CallContext, caller: Caller, p: dict[str, Any], tags: dic
 def authorize_assume(ctx: CallContext, caller: Caller, role: RoleView, actions: list[str],
                      context: dict[str, Any]) -> None:
     """Both sides for every action: the trust policy, then the caller's own policies."""
-    trust = compile_policy(role.trust_evaluated or role.trust_policy, kind="trust")
+    trust = compile_policy(role.trust_evaluated, kind="trust")
     principal = principal_of(caller)
     identity: list[Any] = []
     boundary: Any = None

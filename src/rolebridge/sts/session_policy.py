@@ -49,8 +49,8 @@ def requested(p: Mapping[str, Any]) -> SessionPolicies:
     """The session policies of the request's ``Policy`` and ``PolicyArns``, checked as parameters."""
     policy = p.get("Policy")
     if policy:
-        compile_policy(policy, kind="session")
-        policy = json.dumps(json.loads(policy), separators=(",", ":"))
+        # the compiled policy (cached by text) holds the parsed document: no second parse
+        policy = json.dumps(compile_policy(policy, kind="session").document, separators=(",", ":"))
     arns = [d["arn"] for d in p.get("PolicyArns") or [] if d.get("arn")]
     if len(arns) > MAX_POLICY_ARNS:
         raise errors.validation_error([(None, "policyArns", "Member must have length less than or equal to "

@@ -26,8 +26,6 @@ from rolebridge.tokens.claims import SessionTags
 from rolebridge.tokens.verifier import check_audience, check_times, parse_unverified, verify_signature
 
 ACTION = "sts:AssumeRoleWithWebIdentity"
-TAGS_CLAIM = claims.TAGS_CLAIM
-SOURCE_IDENTITY_CLAIM = claims.SOURCE_IDENTITY_CLAIM
 DENIED = "Not authorized to perform sts:AssumeRoleWithWebIdentity"
 
 
@@ -189,7 +187,7 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
 
     context, actions = _trust_context(ctx, provider.url, token.claims, audience, session_name, tags,
                                       source_identity)
-    compiled = compile_policy(role.trust_evaluated or role.trust_policy, kind="trust")
+    compiled = compile_policy(role.trust_evaluated, kind="trust")
     principal = Principal(kind="Federated", arn=provider.arn, account=ref.account)
     for action in actions:
         result = evaluate_trust(compiled, Request(principal=principal, action=action, resource=role.arn,

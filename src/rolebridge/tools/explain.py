@@ -18,7 +18,6 @@ import json
 import re
 import tempfile
 import time
-import urllib.parse
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -42,6 +41,7 @@ from rolebridge.store.schema import OIDCProvider
 from rolebridge.sts.diagnose import diagnose_web_identity
 from rolebridge.sts.trace import Check
 from rolebridge.sts.web_identity import SIGNATURE_NOT_CHECKED
+from rolebridge.tools.grant import _code, _doc
 
 CAUSES = (
     "role-arn-invalid",
@@ -712,19 +712,6 @@ def explain_offline(
 
 
 # -- from an IAM endpoint (real AWS, or any IAM botocore can reach) ----------------------------
-def _url_document(value: Any) -> Any:
-    """A policy document as IAM returns it: a dict (botocore decodes it) or URL-encoded JSON."""
-    if isinstance(value, str):
-        text = urllib.parse.unquote(value) if value.lstrip().startswith("%") else value
-        return json.loads(text)
-    return value
-
-
-def _code(exc: Exception) -> str | None:
-    response = getattr(exc, "response", None)
-    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
-
-
 def read_from_iam(iam: Any, role_arn: str) -> tuple[list[OfflineRole], list[OfflineProvider]]:
     """The role (trust policy, MaxSessionDuration) and every OIDC provider of the role's account,
     read through a botocore IAM client whose credentials are of that account. A missing role gives
@@ -741,7 +728,7 @@ def read_from_iam(iam: Any, role_arn: str) -> tuple[list[OfflineRole], list[Offl
             raise
     else:
         seen_accounts.add(str(got["Arn"]).split(":")[4])
-        roles.append(OfflineRole(got["Arn"], _url_document(got["AssumeRolePolicyDocument"]),
+        roles.append(OfflineRole(got["Arn"], _doc(got["AssumeRolePolicyDocument"]),
                                  int(got.get("MaxSessionDuration") or 3600)))
     providers = []
     for item in iam.list_open_id_connect_providers().get("OpenIDConnectProviderList", []):

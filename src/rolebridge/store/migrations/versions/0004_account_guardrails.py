@@ -29,12 +29,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("account_id", "name", name="uq_guardrail_account_name"),
     )
-    # batch mode: SQLite cannot alter a table in place (same form as 0001's indexes)
-    with op.batch_alter_table("account_guardrails", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_account_guardrails_account_id"), ["account_id"], unique=False)
+    # lookups by account use the unique (account_id, name) index: no index on account_id alone
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("account_guardrails", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_account_guardrails_account_id"))
     op.drop_table("account_guardrails")
