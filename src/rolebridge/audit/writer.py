@@ -46,8 +46,10 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 Waiter = concurrent.futures.Future[None] | tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 
 
-def _line(item: dict[str, Any] | CallRecord) -> bytes:
+def _line(item: dict[str, Any] | CallRecord | bytes) -> bytes:
     """One journal line: the event's JSON (ASCII, so no newline can hide in it) and a newline."""
+    if isinstance(item, bytes):  # shaped already (on the submitting loop)
+        return item
     event = item.event() if isinstance(item, CallRecord) else item
     return _dumps(event).encode() + b"\n"
 
@@ -69,7 +71,7 @@ class AuditWriter:
         self.store = store
         self.max_batch = max_batch
         self.journal = Journal(directory or journal_dir(store.paths.data_dir))
-        self._pending: deque[tuple[dict[str, Any] | CallRecord, Waiter]] = deque()
+        self._pending: deque[tuple[dict[str, Any] | CallRecord | bytes, Waiter]] = deque()
         self._cond = threading.Condition()
         self._closed = False
         # per event loop: the records of its current iteration, handed over by one call_soon
@@ -101,9 +103,20 @@ class AuditWriter:
         return future
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._enqueue(self._ticks.pop(loop, []))
+        """On the loop, once per iteration: shape this iteration's events, then hand the bytes over.
 
-    def _enqueue(self, items: list[tuple[dict[str, Any] | CallRecord, Waiter]]) -> None:
+        Shaping here rather than on the writer thread keeps the GIL with the loop: the writer then
+        only makes system calls (``write``, ``fdatasync``), which run without it.
+        """
+        items: list[tuple[bytes, Waiter]] = []
+        for record, waiter in self._ticks.pop(loop, []):
+            try:
+                items.append((_line(record), waiter))
+            except BaseException as exc:  # this call's event cannot be shaped: only it fails
+                self._resolve([waiter], exc)
+        self._enqueue(items)
+
+    def _enqueue(self, items: list[tuple[dict[str, Any] | CallRecord | bytes, Waiter]]) -> None:
         if not items:
             return
         with self._cond:

@@ -142,6 +142,10 @@ def _serve(data_dir: str | None, database_url: str | None, host: str, port: int,
         # loopback client, letting a local job choose its own aws:SourceIp (and its audit address)
         proxy_headers=False,
     )
+    if workers == 1:
+        from rolebridge.http import heap
+
+        heap.settle()  # this process serves until it exits (http/heap.py); each worker settles its own
     sock.listen(2048)
     # the journal's follower also moves in what a crashed server left; readers never wait for it (they
     # ingest before they read), so a restart after a crash serves at once however long the backlog
