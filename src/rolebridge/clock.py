@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Protocol
 
@@ -25,3 +26,18 @@ class FixedClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+_ISO: dict[int, str] = {}  # second -> text; a call formats "now" and its expiry, often the same seconds
+
+
+def iso8601(ts: float) -> str:
+    """``2023-11-14T22:13:20Z``: whole seconds, UTC, as AWS writes times (``aws:CurrentTime``,
+    CloudTrail's ``eventTime``). Recent seconds' texts are reused: ``strftime`` is ~1.5 µs a call."""
+    second = int(ts)
+    text = _ISO.get(second)
+    if text is None:
+        if len(_ISO) >= 64:
+            _ISO.clear()
+        text = _ISO[second] = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return text

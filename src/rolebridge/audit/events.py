@@ -22,6 +22,7 @@ from typing import Any
 
 from rolebridge import errors
 from rolebridge.caller import Caller
+from rolebridge.clock import iso8601
 from rolebridge.iam.arns import parse_arn, parse_role_arn
 from rolebridge.randomness import uuid4
 
@@ -99,18 +100,7 @@ def redact(value: Any) -> Any:
     return str(value)
 
 
-_ISO: dict[int, str] = {}  # second -> text: an event formats its own time and its credentials' expiry
-
-
-def iso(ts: float) -> str:
-    """``2023-11-14T22:13:20Z`` (whole seconds, UTC); recent seconds' texts are reused."""
-    second = int(ts)
-    text = _ISO.get(second)
-    if text is None:
-        if len(_ISO) >= 64:
-            _ISO.clear()
-        text = _ISO[second] = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return text
+iso = iso8601  # the name this module's callers use
 
 
 def _kind(arn: str) -> str:

@@ -105,6 +105,7 @@ def _parse_credential(credential: str) -> tuple[str, str, str, str]:
     return key, date, region, service
 
 
+@functools.lru_cache(maxsize=1024)  # a client signs with the same X-Amz-Date for a second; errors are not kept
 def _epoch(value: str) -> float:
     """``YYYYMMDDTHHMMSSZ`` -> epoch seconds; ``ValueError`` unless it is that form and a real time."""
     if len(value) != 16 or not _AMZ_DATE_RE.fullmatch(value):
@@ -342,8 +343,14 @@ def verify_sigv4(
         raise errors.SignatureDoesNotMatch()
 
 
+@functools.lru_cache(maxsize=2048)
 def signing_key(secret_access_key: str, date: str, region: str, service: str) -> bytes:
-    """SigV4's derived key: HMAC chain over date, region, service and ``aws4_request``."""
+    """SigV4's derived key: HMAC chain over date, region, service and ``aws4_request``.
+
+    Kept per (secret, day, region, service), as the SDKs keep it: it changes once a day, and
+    deriving it is four HMACs of every signed call. The request's own signature is still computed
+    and compared on every call.
+    """
     key = hmac.digest(f"AWS4{secret_access_key}".encode(), date.encode("utf-8"), "sha256")
     key = hmac.digest(key, region.encode("utf-8"), "sha256")
     key = hmac.digest(key, service.encode("utf-8"), "sha256")
@@ -370,6 +377,8 @@ def _canonical_headers(signed: tuple[str, ...], lowered: Mapping[str, str]) -> s
     A name the client listed twice is signed with its value twice, comma-joined (what botocore's
     header map gave for a repeated name); a listed header the request lacks is signed empty.
     """
+    if len(set(signed)) == len(signed):  # the usual case: every name once
+        return "\n".join(f"{name}:{' '.join(lowered.get(name, '').split())}" for name in sorted(signed))
     counts = Counter(signed)
     lines = []
     for name in sorted(counts):

@@ -54,8 +54,18 @@ def _text(value: str) -> str:
     return escape(_NOT_XML.sub("\ufffd", value))
 
 
+_STAMPS: dict[dt.datetime, str] = {}  # recent datetimes' texts (an expiry is "now + duration": few distinct)
+
+
 def _timestamp(value: Any) -> str:
     """ISO-8601 UTC to the second, as AWS writes them: ``2014-10-24T23:00:23Z``."""
+    if type(value) is dt.datetime and value.tzinfo is dt.UTC:
+        text = _STAMPS.get(value)
+        if text is None:
+            if len(_STAMPS) >= 64:
+                _STAMPS.clear()
+            text = _STAMPS[value] = value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return text
     if isinstance(value, dt.datetime):
         stamp = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     elif isinstance(value, int | float) and not isinstance(value, bool):

@@ -18,13 +18,13 @@ rather than guessed.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rolebridge import errors
 from rolebridge.caller import Caller
+from rolebridge.clock import iso8601
 from rolebridge.iam.authorize import identity_policies, principal_of, request_context, session_policies
 from rolebridge.iam.guardrails import denial_reason, root_identity
 from rolebridge.policy import CompiledPolicy, EvaluationResult, Principal, Request, compile_policy, evaluate
@@ -77,7 +77,7 @@ def condition_context(call: S3Call, bucket: BucketView | None, extra: Mapping[st
     ctx = call.ctx
     context: dict[str, Any] = (request_context(ctx, caller) if caller is not None else {
         "aws:SourceIp": ctx.source_ip, "aws:SecureTransport": ctx.secure, "aws:EpochTime": int(ctx.now)})
-    context["aws:CurrentTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ctx.now))
+    context["aws:CurrentTime"] = iso8601(ctx.now)
     if call.auth.creds is not None:
         context["s3:signatureversion"] = "AWS4-HMAC-SHA256"
         context["s3:authType"] = call.auth.auth_type

@@ -58,6 +58,8 @@ class ServerKey:
         # key id = position counted from the oldest, so ids stay stable as keys are added in front
         self._keys = {len(keys) - 1 - i: AESGCM(k) for i, k in enumerate(keys)}
         self._current = len(keys) - 1
+        # changes whenever the key set does: whoever remembers what a seal opened to checks it
+        self.generation = getattr(self, "generation", 0) + 1
 
     @property
     def key_ids(self) -> list[int]:

@@ -17,11 +17,11 @@ and the web-identity provider do not.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from rolebridge import errors
 from rolebridge.caller import Caller
+from rolebridge.clock import iso8601
 from rolebridge.context import CallContext
 from rolebridge.iam.arns import assumed_role_arn, request_role_arn
 from rolebridge.iam.authorize import identity_policies, principal_of, request_context, session_policies
@@ -120,7 +120,7 @@ def trust_context(ctx: CallContext, caller: Caller, p: dict[str, Any], tags: dic
     context = request_context(ctx, caller)
     context.update({
         "sts:RoleSessionName": p["RoleSessionName"],
-        "aws:CurrentTime": dt.datetime.fromtimestamp(ctx.now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "aws:CurrentTime": iso8601(ctx.now),
         "aws:UserAgent": ctx.user_agent,
     })
     if p.get("ExternalId") is not None:

@@ -65,8 +65,33 @@ def issue(key: ServerKey, caller: Caller, *, expiration: float) -> tuple[IssuedC
     return IssuedCredentials(akid, secret, token, expiration), final
 
 
+#: Session tokens opened lately: token -> (server key, its generation, caller, secret). A client
+#: signs every call of a session with the same token, and opening it (base64, AES-GCM, JSON, the
+#: Caller) is a pure function of the token and the server's keys, so a repeat skips it. An entry
+#: counts only for the same ServerKey with the same key set (a reload that drops a key drops what it
+#: opened); the access key id, the signature and the expiry are still checked on every call. Bounded:
+#: at most _OPENED_MAX tokens of at most _OPENED_MAX_CHARS characters are held (~8 MB).
+_OPENED: dict[str, tuple[ServerKey, int, Caller, str]] = {}
+_OPENED_MAX = 2048
+_OPENED_MAX_CHARS = 4096
+
+
 def open_session(key: ServerKey, token: str, access_key_id: str) -> tuple[Caller, str]:
     """The caller and secret key behind a session token; refuses anything not sealed by us."""
+    known = _OPENED.get(token)
+    if known is not None and known[0] is key and known[1] == key.generation:
+        if known[2].access_key_id != access_key_id:
+            raise errors.InvalidClientTokenId()
+        return known[2], known[3]
+    caller, secret = _open_session(key, token, access_key_id)
+    if len(token) <= _OPENED_MAX_CHARS:
+        if len(_OPENED) >= _OPENED_MAX:
+            _OPENED.pop(next(iter(_OPENED)), None)  # the oldest
+        _OPENED[token] = (key, key.generation, caller, secret)
+    return caller, secret
+
+
+def _open_session(key: ServerKey, token: str, access_key_id: str) -> tuple[Caller, str]:
     if len(token) > MAX_SESSION_TOKEN:
         raise errors.InvalidClientTokenId()
     try:

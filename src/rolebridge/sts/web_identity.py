@@ -15,6 +15,7 @@ from typing import Any
 
 from rolebridge import errors
 from rolebridge.caller import Caller
+from rolebridge.clock import iso8601
 from rolebridge.context import CallContext
 from rolebridge.iam.arns import assumed_role_arn, request_role_arn
 from rolebridge.iam.registry import operation
@@ -63,7 +64,7 @@ def _trust_context(ctx: CallContext, prefix: str, token_claims: dict[str, Any], 
         f"{prefix}:sub": token_claims.get("sub"),
         f"{prefix}:aud": audience,
         "sts:RoleSessionName": session,
-        "aws:CurrentTime": dt.datetime.fromtimestamp(ctx.now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "aws:CurrentTime": iso8601(ctx.now),
         "aws:EpochTime": int(ctx.now),
         "aws:SourceIp": ctx.source_ip,
         "aws:SecureTransport": ctx.secure,

@@ -92,16 +92,17 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
+@functools.cache
+def _strict_decoder() -> json.JSONDecoder:
+    """One decoder for every strict parse (``json.loads`` with hooks builds a new one per call)."""
+    return json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant, parse_int=_bounded_int)
+
+
 def strict_json_object(data: bytes) -> dict[str, Any]:
     """Parse a JSON object: UTF-8, no duplicate keys, no NaN/Infinity, bounded integers."""
     try:
         text = data.decode("utf-8")
-        value = json.loads(
-            text,
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_no_constant,
-            parse_int=_bounded_int,
-        )
+        value = _strict_decoder().decode(text)
     except JoseFormatError:
         raise
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
