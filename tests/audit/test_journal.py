@@ -185,3 +185,26 @@ def test_a_killed_writer_process_leaves_its_acknowledged_events_for_the_next_rea
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def test_text_beyond_ascii_and_what_orjson_refuses_reach_the_trail_unchanged(tmp_path: Path) -> None:
+    """Lines are orjson's UTF-8 (the standard library's ASCII JSON for what orjson refuses); every
+    newline inside a value is escaped, so one line is still one event."""
+    store = open_store(resolve_paths(tmp_path))
+    writer = AuditWriter(store)
+    odd = "caf\u00e9 \u2028 line\nbreak \u00ff \U0001f600 tab\t"
+    unicode_event = build_event(service="iam", action="TagRole", now=1_700_000_000, request_id="req-u",
+                                caller=None, params={"RoleName": "r", "Tags": [{"Key": "k", "Value": odd}]},
+                                user_agent=odd)
+    big_int_event = dict(_event(2), requestID="req-big", extra={"n": 2**70})  # beyond orjson's 64 bits
+    writer.submit(unicode_event).result(timeout=30)
+    writer.submit(big_int_event).result(timeout=30)
+    lines = writer.journal.path.read_bytes().split(b"\n")
+    assert lines[-1] == b"" and len(lines) == 3  # two events, two lines
+    writer.close()
+    ingest(store)
+    by_id = {e["requestID"]: e for e in iter_events(store)}
+    assert by_id["req-u"]["userAgent"] == odd
+    assert by_id["req-u"]["requestParameters"]["tags"][0]["value"] == odd
+    assert by_id["req-big"]["extra"] == {"n": 2**70}
+    store.dispose()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import sys
@@ -30,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, insert
 
 from rolebridge.audit.journal import SEGMENT_SUFFIX, is_live, journal_dir
@@ -149,8 +149,8 @@ def event_row(event: dict[str, Any], body: str) -> dict[str, Any]:
 def _rows(data: bytes, segment: str) -> Iterator[dict[str, Any]]:
     for number, line in enumerate(data.split(b"\n")[:-1]):
         try:
-            text = line.decode("ascii")
-            yield event_row(json.loads(text), text)
+            text = line.decode("utf-8")  # lines from before orjson are ASCII, a subset
+            yield event_row(orjson.loads(line), text)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:  # written by this code: never expected
             log.error("audit journal %s: line %d is not an event (%s); skipped", segment, number, type(exc).__name__)
 
