@@ -11,6 +11,8 @@ from typing import Any
 import botocore.model
 import botocore.parsers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rolebridge import errors
 from rolebridge.http import app as _app  # noqa: F401 - registers every operation
@@ -175,3 +177,14 @@ def test_services_table_matches_botocore_models() -> None:
         assert model.api_version == version
         assert model.metadata["xmlNamespace"] == ns
         assert model.protocol == "query"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text())
+def test_element_text_fast_path_matches_the_full_escape(value: str) -> None:
+    """_text skips the substitution when nothing needs it; the answer is the full escape's."""
+    from xml.sax.saxutils import escape
+
+    from rolebridge.http import xml as xml_mod
+
+    assert xml_mod._text(value) == escape(xml_mod._NOT_XML.sub("\ufffd", value))

@@ -49,8 +49,15 @@ _DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"
 Writer = Callable[[list[str], str, Any], None]
 
 
+# anything _text would change: one search finds it, so the usual value (an ARN, a key id, base64) is
+# written as it is without a substitution and three replaces
+_NOT_PLAIN = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _text(value: str) -> str:
     """Element text: characters XML cannot carry replaced, then ``&``, ``<``, ``>`` escaped."""
+    if _NOT_PLAIN.search(value) is None:
+        return value
     return escape(_NOT_XML.sub("\ufffd", value))
 
 

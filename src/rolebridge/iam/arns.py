@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -50,6 +51,7 @@ class RoleRef:
         return self.partition == PARTITION
 
 
+@functools.lru_cache(maxsize=4096)  # a pure parse into a frozen value; STS parses the same few ARNs all day
 def parse_role_arn(text: str) -> RoleRef | None:
     """`arn:PARTITION:iam::ACCOUNT:role/PATH/NAME` -> RoleRef, or None if it is not a role ARN.
 

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from rolebridge import errors
 from rolebridge.caller import Caller
 from rolebridge.iam import ids
@@ -38,6 +40,14 @@ class IssuedCredentials:
         }
 
 
+def _record_json(record: dict[str, Any]) -> bytes:
+    """The sealed record's JSON: orjson, or the standard library for what orjson refuses."""
+    try:
+        return orjson.dumps(record)
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(record, separators=(",", ":")).encode()
+
+
 def issue(key: ServerKey, caller: Caller, *, expiration: float) -> tuple[IssuedCredentials, Caller]:
     """Mint keys for ``caller`` (whose access_key_id is replaced by a fresh ASIA id)."""
     akid = ids.temporary_access_key_id()
@@ -56,7 +66,7 @@ def issue(key: ServerKey, caller: Caller, *, expiration: float) -> tuple[IssuedC
         "chain": caller.chained,
         "ctx": caller.session,
     }
-    token = key.seal(json.dumps(record, separators=(",", ":")).encode(), purpose=PURPOSE)
+    token = key.seal(_record_json(record), purpose=PURPOSE)
     final = Caller(
         account_id=caller.account_id, arn=caller.arn, user_id=caller.user_id, kind=caller.kind,
         access_key_id=akid, role_arn=caller.role_arn, role_name=caller.role_name,
@@ -95,7 +105,7 @@ def _open_session(key: ServerKey, token: str, access_key_id: str) -> tuple[Calle
     if len(token) > MAX_SESSION_TOKEN:
         raise errors.InvalidClientTokenId()
     try:
-        record = json.loads(key.open(token, purpose=PURPOSE))
+        record = orjson.loads(key.open(token, purpose=PURPOSE))
     except (SealError, ValueError) as exc:
         raise errors.InvalidClientTokenId() from exc
     if record.get("ak") != access_key_id:
