@@ -273,23 +273,33 @@ NOTES = """\
 
 - uvicorn with uvloop + httptools (`rolebridge server` asks for them explicitly), `--workers N`
   forks N processes sharing one listening socket (checked: both workers answer, see RSS rows).
+  Read deadlines are lazy: one timer per connection, not three per request (`http/protocol.py`).
+- Each serving process settles its heap once warm (`http/heap.py`): every operation's botocore
+  model, input plan and XML writer is built, then `gc.freeze()`, so full collections no longer
+  walk ~110k long-lived objects (21-34 ms each, every second or two under load, before).
 - Issuer keys: parsed once per JWKS content (`tokens/_jose` caches public keys by JWK); cluster
   JWKS, OIDC providers and roles come from an in-process cache (`src/rolebridge/lookup_cache.py`).
 - Policies are compiled once per document text (`policy.compile_policy` is cached by content).
+- Pure parses are remembered, checks never: a token's text is parsed once (bounded memo in
+  `tokens/verifier.py`; its signature, times and trust are checked on every call); a session
+  token is opened once per server key set (`sts/credentials.py`; its key id, the request's
+  signature and expiry are checked on every call); SigV4 signing keys and `X-Amz-Date` values
+  are kept as the SDKs keep them; role ARNs parse into a memoised frozen value.
 - No database read for the session token: it is AES-GCM sealed, opened with the server key.
-- No database write per request. The audit trail is durable before the answer, but in a file: the
-  request path hands the call's raw inputs to a writer thread once per event-loop iteration; that
-  thread shapes the CloudTrail events and appends them to this process's journal segment with one
-  `fdatasync` per batch (the GIL is released while the disk works); the response waits for it
-  (nothing acknowledged may be lost). A follower process at `nice 10` moves the journal into the
-  `audit_events` table off the request path; its CPU is the "+ audit indexer" column, measured
-  from the start of each wrk run until it has caught up (`docs/storage.md`).
+- No database write per request. The audit trail is durable before the answer, but in a file: once
+  per event-loop iteration the loop shapes that iteration's CloudTrail events (orjson) and hands the
+  lines to a writer thread that only appends them to this process's journal segment and
+  `fdatasync`s (both release the GIL); each response waits for its line (nothing acknowledged may
+  be lost). A follower process at `nice 10` moves the journal into the `audit_events` table off the
+  request path, a few hundred events per transaction under load; its CPU is the "+ audit indexer"
+  column, measured from the start of each wrk run until it has caught up (`docs/storage.md`).
 - Random ids, secrets and GCM nonces come from a per-thread 4 KiB block of `os.urandom` (one
   system call per ~250 values, fork-safe: `randomness.py`).
 - Every `POST /` Query call is answered by `http/query_api.QueryEndpoint` in front of Starlette
   (the same `answer_query` as the Starlette route, which still serves GET and POST with a query
-  string); XML is written by per-shape writers compiled from botocore's output shapes; SigV4's
-  canonical request is built directly (checked against botocore's signer in the tests).
+  string); XML is written by per-shape writers compiled from botocore's output shapes (text that
+  needs no escaping is written as it is); SigV4's canonical request is built directly (checked
+  against botocore's signer in the tests).
 
 ### Cache consistency (across workers, servers and the CLI)
 
@@ -341,27 +351,66 @@ a one-worker server under `wrk -c64` (2,535 vs 2,687 req/s, 345 vs 349 µs CPU p
 
 Items 1-3, with the earlier lookup cache, took AssumeRoleWithWebIdentity at 64 connections on one
 worker from 595 to 1,604 req/s (signed GetCallerIdentity from 701 to 2,692) in the run of
-2026-12-04 05:21; items 4-5 give the figures at the top of this page.
+2026-12-04 05:21; items 4-5 gave 2,229 req/s in the run of 08:04 (another, slower VM).
 
-Where a one-worker server's CPU goes now (user time under `wrk -c64`, server pinned to one core):
-about 85 % on the event loop's thread (the request path: the handler ~40 % of it, with token
-parsing, the RSA check, credential minting, trust evaluation; Query decoding, XML, uvicorn and TLS
-the rest) and about 10-15 % on the audit writer thread (shaping the event, ~12 µs, and its JSON,
-~8 µs, plus the thread hand-off); system time is under 10 %.
+Items 6-9 (this session, 2026-12-04 09:21-11:00), measured side by side against the code it
+started from (commit c80b533, from a git worktree, alternated three times, medians; the clean
+walkthrough fixture copied fresh for every run):
+
+6. The heap is settled once warm (`gc.freeze()`, `http/heap.py`): full collections took 21-34 ms
+   every second or two under load and stalled every request in flight; now under 1 ms.
+7. Lazy read deadlines: the floor app under our protocol went from 20.0k to 21.8k req/s (stock
+   httptools 23.4k), i.e. ~8 -> ~3 µs per request.
+8. Pure parses remembered (token, session token, signing key, `X-Amz-Date`, role ARN), one strict
+   JSON decoder, per-second ISO times (`clock.iso8601`), XML text without needless escaping,
+   orjson for sealed session records.
+9. Audit: orjson journal lines (shaping + JSON ~18 -> ~11 µs per assume), shaping moved onto the
+   loop (CPU-neutral; the writer thread now only makes system calls), and the follower sleeps
+   between passes unless it met a backlog (~28 -> ~20 µs per event).
+
+| measure (same machine, same run) | before (c80b533) | after | change |
+|---|---|---|---|
+| in-process CPU per AssumeRoleWithWebIdentity, 64 in flight, with trail / without | 204.7 / 156.1 µs | 142.4 / 111.3 µs | -30 % / -29 % |
+| in-process CPU per signed GetCallerIdentity, with trail / without | 108.2 / 75.9 µs | 64.5 / 43.3 µs | -40 % / -43 % |
+| AssumeRoleWithWebIdentity, 1 worker pinned, 64 connections | 3,359 req/s, p99 51.8 ms | 4,691 req/s, p99 24.3 ms | +40 % |
+| AssumeRoleWithWebIdentity, 2 workers, 64 connections | 5,240 req/s, p99 27.9 ms | 7,126 req/s, p99 19.5 ms | +36 % |
+
+Why p99 is what it is, measured in the server (per-request timestamps, 1 worker, 64 connections,
+4,700 req/s): the time from a call's audit hand-over to "durable" is 8 ms at p50 and 18 ms at p99,
+while an `fdatasync` here takes 0.2 ms (p99 1 ms). A call waits for the rest of the loop pass it
+was handled in, the next pass (its batch is handed over, written and synced meanwhile) and the
+wake-up: about three passes of ~20 calls each. Without the trail (a measurement-only stub) the same
+server's p99 is 13.5 ms at 4,950 req/s: the trail costs little CPU (its batching offsets its own
+work) but widens the latency spread from ~1.05x to ~1.8x the mean. The mean itself is fixed by
+throughput (wrk is closed-loop: latency ≈ connections ÷ req/s). Tried and not kept, each measured
+against the kept code in alternating runs: syncing on the loop thread itself (4,400-4,520 vs
+4,740 req/s, p99 30 vs 25 ms), handing a batch over as soon as 4/8/16 calls wait (more fsyncs:
+up to +19 % CPU per call, no shorter wait), completing batches from the loop's I/O phase through a
+pipe instead of `call_soon_threadsafe` (p50 wait 7.6 vs 8.2 ms, p99 unchanged), a 0.1-0.5 ms GIL
+switch interval, and the follower at `SCHED_IDLE` (no difference).
+
+With two workers the connections are not shared evenly: uvicorn's accept (libuv takes every
+pending connection when a worker wakes) split wrk's 64 connections 45/19 on most runs. Two
+one-worker servers given 32 connections each (what an even split looks like) answered 7,370 req/s
+together with p99 ≈ 20 ms, against 6,900-7,100 req/s and p99 22.7 ms for one two-worker server in
+the same sitting. Accepting at most a few connections per loop pass (so a busy worker takes fewer)
+was tried: the mean imbalance over ten runs was unchanged (17 vs 18 connections) and one run split
+62/2, so it was not kept. An even split needs the workers to know each other's connection counts
+(shared memory), or the parent to hand out accepted connections; neither is built.
 
 What would change it further, in order of effect:
-1. The request path is now a few dozen small steps of 5-25 µs each in the interpreter (RSA verify
-   21 µs, strict JSON, AES-GCM, policy evaluation, XML, Query decoding). The 25 %-of-floor target
-   needs roughly 250 µs of server CPU per AssumeRoleWithWebIdentity including TLS; CPython on this
-   VM is well above that. Getting there would mean moving the request path out of the interpreter
-   (a compiled core, or PyPy), which this project has not done.
-2. The audit trail's fsync per batch: a durable answer needs it, but fewer, larger fsyncs (several
-   workers sharing one journal writer, or a journal on a device with cheaper flushes) would cut
-   the ~73 µs each costs; shaping the CloudTrail event when the trail is read rather than when the
-   call is answered would move ~20 µs per call off the writer thread.
-
-The p99 target at 64 connections follows throughput: wrk is closed-loop, so p99 < 20 ms at 64
-connections needs well over 3,200 req/s sustained.
+1. The request path is a few dozen steps of 1-20 µs in the interpreter: RSA verify ~19 µs,
+   credential minting ~7 µs, XML ~7 µs, Query decoding ~8 µs, trust evaluation ~4 µs, the audit
+   event ~11 µs and its hand-off, and the handler code between them. Through the server an
+   AssumeRoleWithWebIdentity costs ~190 µs of CPU on one worker, of which ~45 µs is uvicorn, TLS
+   and the loop (the floor app's whole cost is ~43 µs). The 25 %-of-floor target needs ~4x the
+   floor's cost per call, ~170 µs for everything including the audit follower; the 35 % target
+   for GetCallerIdentity ~120 µs. CPython is near that for GetCallerIdentity and above it for
+   AssumeRoleWithWebIdentity; a compiled request path (or PyPy, which Debian ships only for
+   Python 3.9) would be the next step, which this project has not taken.
+2. The audit trail's latency spread (above): a durable answer waits about three loop passes.
+3. Even connection sharing between workers (above): ~5 % throughput and ~2-3 ms of p99 at 2
+   workers.
 
 ### Fixed on the way
 
