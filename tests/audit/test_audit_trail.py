@@ -170,3 +170,28 @@ def test_no_token_or_secret_anywhere_in_the_trail_or_database(server: Server, tr
         # the JWT's signature part alone would be enough to replay it: look for that too
         for needle in {secret, secret.split(".")[-1]}:
             assert needle.encode() not in raw, f"{needle[:12]}... found in the data dir"
+
+
+def test_a_refused_token_whose_claims_orjson_cannot_encode_still_reaches_the_trail(server: Server) -> None:
+    """A token refused before its claims are checked (a lone surrogate in `sub`) is named in its
+    event from the unverified claims; orjson refuses that string, the writer's standard-library
+    fallback escapes it, and the follower and readers must read that line back (it was dropped)."""
+    import base64
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    payload = b'{"iss":"https://surrogate.example","aud":"sts.amazonaws.com","sub":"x\\ud800y"}'
+    header = b64(b'{"alg":"RS256"}')
+    token = f"{header}.{b64(payload)}.{b64(b'sig' * 86)}"
+    sts = boto3.client("sts", endpoint_url=server.url, verify=server.ca_bundle, region_name="us-east-1",
+                       config=Config(signature_version=UNSIGNED))
+    with pytest.raises(ClientError) as refused:
+        sts.assume_role_with_web_identity(RoleArn="arn:aws:iam::515151515104:role/surrogate",
+                                          RoleSessionName="surrogate", WebIdentityToken=token)
+    assert refused.value.response["Error"]["Code"] == "InvalidIdentityToken"
+    request_id = refused.value.response["ResponseMetadata"]["RequestId"]
+    found = [e for e in events(server, "--account", "515151515104") if e.get("requestID") == request_id]
+    assert len(found) == 1, found
+    assert found[0]["errorCode"] == "InvalidIdentityToken"
+    assert found[0]["userIdentity"]["userName"] == "x\ud800y"

@@ -32,20 +32,22 @@ def _token(claims: dict[str, object], pad: int = 0) -> str:
     return f"{header}.{_b64(json.dumps(body).encode())}.{_b64(b'sig' * 86)}"
 
 
-def test_a_repeated_token_is_parsed_once_and_a_long_or_bad_one_is_not_kept() -> None:
+def test_only_a_remembered_token_is_parsed_once_and_a_long_or_bad_one_is_never_kept() -> None:
     token = _token({"iss": "https://issuer.example", "sub": secrets.token_hex(8)})
     first = verifier.parse_unverified(token)
+    assert token not in verifier._PARSED  # parsing alone keeps nothing: what anyone sends is not held
+    assert verifier.parse_unverified(token) is not first
+    verifier.remember(first)  # what STS does once the signature verified
     assert verifier.parse_unverified(token) is first  # the same parse, shared
-    assert token in verifier._PARSED
 
     long_token = _token({"iss": "https://issuer.example"}, pad=verifier._PARSED_MAX_CHARS)
-    assert verifier.parse_unverified(long_token).issuer == "https://issuer.example"
+    verifier.remember(verifier.parse_unverified(long_token))
     assert long_token not in verifier._PARSED  # large tokens are parsed every time, never held
 
     duplicate = _token({"iss": "https://a.example"}).split(".")
     duplicate[1] = _b64(b'{"iss":"https://a.example","iss":"https://b.example"}')
     bad = ".".join(duplicate)
-    for _ in range(2):  # refused each time: failures are not remembered
+    for _ in range(2):  # refused each time
         with pytest.raises(InvalidIdentityToken):
             verifier.parse_unverified(bad)
     assert bad not in verifier._PARSED
@@ -53,7 +55,7 @@ def test_a_repeated_token_is_parsed_once_and_a_long_or_bad_one_is_not_kept() -> 
 
 def test_the_parse_memo_is_bounded() -> None:
     for i in range(verifier._PARSED_MAX + 50):
-        verifier.parse_unverified(_token({"iss": "https://issuer.example", "n": i}))
+        verifier.remember(verifier.parse_unverified(_token({"iss": "https://issuer.example", "n": i})))
     assert len(verifier._PARSED) <= verifier._PARSED_MAX
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import sys
@@ -154,12 +155,21 @@ def event_row(event: dict[str, Any], body: str, times: dict[str, float] | None =
     }
 
 
+def _event(line: bytes, text: str) -> dict[str, Any]:
+    """A journal line's event: orjson, or the standard library for what orjson refuses to read
+    (the writer's standard-library fallback escapes a lone surrogate, which orjson rejects)."""
+    try:
+        return orjson.loads(line)  # type: ignore[no-any-return]
+    except orjson.JSONDecodeError:
+        return json.loads(text)  # type: ignore[no-any-return]
+
+
 def _rows(data: bytes, segment: str) -> Iterator[dict[str, Any]]:
     times: dict[str, float] = {}
     for number, line in enumerate(data.split(b"\n")[:-1]):
         try:
             text = line.decode("utf-8")  # lines from before orjson are ASCII, a subset
-            yield event_row(orjson.loads(line), text, times)
+            yield event_row(_event(line, text), text, times)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:  # written by this code: never expected
             log.error("audit journal %s: line %d is not an event (%s); skipped", segment, number, type(exc).__name__)
 

@@ -9,6 +9,7 @@ Secrets are never stored in plaintext anywhere.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,14 @@ def _record_json(record: dict[str, Any]) -> bytes:
         return orjson.dumps(record)
     except (TypeError, orjson.JSONEncodeError):
         return json.dumps(record, separators=(",", ":")).encode()
+
+
+def _record_from(data: bytes) -> dict[str, Any]:
+    """A sealed record read back as ``_record_json`` wrote it (the fallback's escapes included)."""
+    try:
+        return orjson.loads(data)  # type: ignore[no-any-return]
+    except orjson.JSONDecodeError:
+        return json.loads(data)  # type: ignore[no-any-return]
 
 
 def issue(key: ServerKey, caller: Caller, *, expiration: float) -> tuple[IssuedCredentials, Caller]:
@@ -93,11 +102,13 @@ def open_session(key: ServerKey, token: str, access_key_id: str) -> tuple[Caller
         if known[2].access_key_id != access_key_id:
             raise errors.InvalidClientTokenId()
         return known[2], known[3]
+    generation = key.generation  # before the open: a key set changing meanwhile must not be credited
     caller, secret = _open_session(key, token, access_key_id)
     if len(token) <= _OPENED_MAX_CHARS:
         if len(_OPENED) >= _OPENED_MAX:
-            _OPENED.pop(next(iter(_OPENED)), None)  # the oldest
-        _OPENED[token] = (key, key.generation, caller, secret)
+            with contextlib.suppress(RuntimeError, StopIteration, KeyError):  # another thread changed it
+                _OPENED.pop(next(iter(_OPENED)))  # the oldest
+        _OPENED[token] = (key, generation, caller, secret)
     return caller, secret
 
 
@@ -105,7 +116,7 @@ def _open_session(key: ServerKey, token: str, access_key_id: str) -> tuple[Calle
     if len(token) > MAX_SESSION_TOKEN:
         raise errors.InvalidClientTokenId()
     try:
-        record = orjson.loads(key.open(token, purpose=PURPOSE))
+        record = _record_from(key.open(token, purpose=PURPOSE))
     except (SealError, ValueError) as exc:
         raise errors.InvalidClientTokenId() from exc
     if record.get("ak") != access_key_id:

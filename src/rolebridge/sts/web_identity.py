@@ -24,7 +24,7 @@ from rolebridge.sts import credentials, session_policy
 from rolebridge.sts.trace import NullTrace, Trace
 from rolebridge.tokens import claims
 from rolebridge.tokens.claims import SessionTags
-from rolebridge.tokens.verifier import check_audience, check_times, parse_unverified, verify_signature
+from rolebridge.tokens.verifier import check_audience, check_times, parse_unverified, remember, verify_signature
 
 ACTION = "sts:AssumeRoleWithWebIdentity"
 DENIED = "Not authorized to perform sts:AssumeRoleWithWebIdentity"
@@ -158,6 +158,7 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
                        data={"why": exc.explanation})
             raise
         trace.ok("signature", f"signed by key {token.header.get('kid')}")
+        remember(token)  # its next arrival skips the parse (the checks still run)
 
     try:
         check_times(token, now=ctx.now)

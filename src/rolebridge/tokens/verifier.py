@@ -32,6 +32,7 @@ Time rules (decided here, documented in aws-semantics.md §1.5 step 7 and §6 qu
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,8 +133,9 @@ def check_length(token: str) -> None:
 #: Tokens parsed lately, by their exact text. A job's SDKs send the same token file again and again
 #: (every process of the job, every credential refresh), and parsing is a pure function of the text,
 #: so a repeat skips the base64 and strict-JSON work (~13 µs of an assume). Only the parse is
-#: remembered: the signature, times and everything after are checked on every call. Bounded in
-#: entries and in token size, so it holds at most ~8 MB whatever callers send.
+#: remembered: the signature, times and everything after are checked on every call. Only tokens
+#: whose signature verified against a registered provider's keys are kept (``remember``), so what
+#: unauthenticated callers send never fills it; bounded in entries and token size besides.
 _PARSED: dict[str, UnverifiedToken] = {}
 _PARSED_MAX = 2048
 _PARSED_MAX_CHARS = 4096
@@ -142,17 +144,24 @@ _PARSED_MAX_CHARS = 4096
 def parse_unverified(token: str) -> UnverifiedToken:
     """Decode a compact JWS with AWS's structural rules; raises InvalidIdentityToken.
 
-    The result is shared by every caller that parses the same text: treat it as read-only.
+    A remembered parse (``remember``) is shared by every caller of the same text: treat the result
+    as read-only.
     """
     known = _PARSED.get(token) if type(token) is str else None
     if known is not None:
         return known
-    parsed = _parse(token)
-    if len(token) <= _PARSED_MAX_CHARS:
-        if len(_PARSED) >= _PARSED_MAX:
-            _PARSED.pop(next(iter(_PARSED)), None)  # the oldest
-        _PARSED[token] = parsed
-    return parsed
+    return _parse(token)
+
+
+def remember(token: UnverifiedToken) -> None:
+    """Keep ``token``'s parse for its next arrival: call only once its signature has verified."""
+    raw = token.raw
+    if len(raw) > _PARSED_MAX_CHARS or raw in _PARSED:
+        return
+    if len(_PARSED) >= _PARSED_MAX:
+        with contextlib.suppress(RuntimeError, StopIteration, KeyError):  # another thread changed it
+            _PARSED.pop(next(iter(_PARSED)))  # the oldest
+    _PARSED[raw] = token
 
 
 def _parse(token: str) -> UnverifiedToken:
