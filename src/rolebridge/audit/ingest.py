@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import sys
@@ -30,9 +29,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 from sqlalchemy import delete, insert
 
+from rolebridge import fastjson
 from rolebridge.audit.journal import SEGMENT_SUFFIX, is_live, journal_dir
 from rolebridge.store import Store
 from rolebridge.store.schema import AuditEvent, AuditJournalProgress
@@ -155,21 +154,12 @@ def event_row(event: dict[str, Any], body: str, times: dict[str, float] | None =
     }
 
 
-def _event(line: bytes, text: str) -> dict[str, Any]:
-    """A journal line's event: orjson, or the standard library for what orjson refuses to read
-    (the writer's standard-library fallback escapes a lone surrogate, which orjson rejects)."""
-    try:
-        return orjson.loads(line)  # type: ignore[no-any-return]
-    except orjson.JSONDecodeError:
-        return json.loads(text)  # type: ignore[no-any-return]
-
-
 def _rows(data: bytes, segment: str) -> Iterator[dict[str, Any]]:
     times: dict[str, float] = {}
     for number, line in enumerate(data.split(b"\n")[:-1]):
         try:
             text = line.decode("utf-8")  # lines from before orjson are ASCII, a subset
-            yield event_row(_event(line, text), text, times)
+            yield event_row(fastjson.loads(line), text, times)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:  # written by this code: never expected
             log.error("audit journal %s: line %d is not an event (%s); skipped", segment, number, type(exc).__name__)
 

@@ -10,13 +10,10 @@ Secrets are never stored in plaintext anywhere.
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
-from rolebridge import errors
+from rolebridge import errors, fastjson
 from rolebridge.caller import Caller
 from rolebridge.iam import ids
 from rolebridge.store.server_key import SealError, ServerKey
@@ -41,22 +38,6 @@ class IssuedCredentials:
         }
 
 
-def _record_json(record: dict[str, Any]) -> bytes:
-    """The sealed record's JSON: orjson, or the standard library for what orjson refuses."""
-    try:
-        return orjson.dumps(record)
-    except (TypeError, orjson.JSONEncodeError):
-        return json.dumps(record, separators=(",", ":")).encode()
-
-
-def _record_from(data: bytes) -> dict[str, Any]:
-    """A sealed record read back as ``_record_json`` wrote it (the fallback's escapes included)."""
-    try:
-        return orjson.loads(data)  # type: ignore[no-any-return]
-    except orjson.JSONDecodeError:
-        return json.loads(data)  # type: ignore[no-any-return]
-
-
 def issue(key: ServerKey, caller: Caller, *, expiration: float) -> tuple[IssuedCredentials, Caller]:
     """Mint keys for ``caller`` (whose access_key_id is replaced by a fresh ASIA id)."""
     akid = ids.temporary_access_key_id()
@@ -75,7 +56,7 @@ def issue(key: ServerKey, caller: Caller, *, expiration: float) -> tuple[IssuedC
         "chain": caller.chained,
         "ctx": caller.session,
     }
-    token = key.seal(_record_json(record), purpose=PURPOSE)
+    token = key.seal(fastjson.dumps(record), purpose=PURPOSE)
     final = Caller(
         account_id=caller.account_id, arn=caller.arn, user_id=caller.user_id, kind=caller.kind,
         access_key_id=akid, role_arn=caller.role_arn, role_name=caller.role_name,
@@ -116,7 +97,7 @@ def _open_session(key: ServerKey, token: str, access_key_id: str) -> tuple[Calle
     if len(token) > MAX_SESSION_TOKEN:
         raise errors.InvalidClientTokenId()
     try:
-        record = _record_from(key.open(token, purpose=PURPOSE))
+        record = fastjson.loads(key.open(token, purpose=PURPOSE))
     except (SealError, ValueError) as exc:
         raise errors.InvalidClientTokenId() from exc
     if record.get("ak") != access_key_id:
