@@ -11,6 +11,8 @@ import ssl
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import start_server, stop_server
 
 
@@ -69,3 +71,39 @@ def test_silent_half_sent_and_stalled_requests_are_dropped(tmp_path: Path) -> No
     finally:
         stop_server(srv)
     assert "Traceback" not in (tmp_path / "data" / "server.log").read_text()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_tls_handshake_that_never_finishes_is_dropped_at_the_header_deadline(tmp_path: Path, workers: str) -> None:
+    """Seen by the breaker: a TCP connection that sent nothing, or half a ClientHello, was held for
+    asyncio's default 60 s (the HTTP deadlines start after the handshake), and ~20,000 of them locked
+    every other client out. The handshake now has the header deadline (http/serving.py), in the
+    server process and in each worker."""
+    import os
+
+    env = {"ROLEBRIDGE_HEADER_TIMEOUT": "1.5"}
+    srv = start_server(tmp_path / "data", tmp_path / "home", "--workers", workers, env={**os.environ, **env})
+    try:
+        host, port = srv.url.removeprefix("https://").split(":")
+        silent = socket.create_connection((host, int(port)), timeout=10)
+        half_hello = socket.create_connection((host, int(port)), timeout=10)
+        half_hello.sendall(bytes.fromhex("16030102000100010003 03".replace(" ", "")))  # a ClientHello cut short
+        for raw in (silent, half_hello):
+            start = time.monotonic()
+            raw.settimeout(15)
+            try:
+                while raw.recv(4096):
+                    pass
+            except TimeoutError:
+                raise AssertionError("the server kept a connection whose handshake never finished") from None
+            except OSError:
+                pass  # reset: closed too
+            assert time.monotonic() - start < 8, "the handshake was not cut at its deadline"
+            raw.close()
+        ok = _connect(srv)  # a real client still gets through
+        body = b"Action=GetCallerIdentity&Version=2011-06-15"
+        ok.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                   b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        assert ok.recv(100).startswith(b"HTTP/1.1 403")
+    finally:
+        stop_server(srv)

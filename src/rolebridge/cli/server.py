@@ -44,7 +44,9 @@ def _server_class(uvicorn: Any) -> Any:
     Server.
     """
 
-    class Server(uvicorn.Server):  # type: ignore[misc, name-defined]
+    from rolebridge.http.serving import BoundedServer  # the TLS handshake bounded too (http/serving.py)
+
+    class Server(BoundedServer):  # type: ignore[misc]
         def __init__(self, config: Any, *, on_ready: Callable[[], None], before_shutdown: Callable[[], None]) -> None:
             super().__init__(config)
             self._on_ready, self._before_shutdown = on_ready, before_shutdown
@@ -165,6 +167,9 @@ def _serve(data_dir: str | None, database_url: str | None, host: str, port: int,
 
             from uvicorn.supervisors import Multiprocess
 
+            from rolebridge.http.serving import use_in_workers
+
+            use_in_workers()  # each worker's TLS handshakes bounded as this process's are (http/serving.py)
             class Workers(Multiprocess):
                 def terminate_all(self) -> None:  # the workers hold the control socket's connection (above)
                     control.close()

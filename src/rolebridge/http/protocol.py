@@ -5,6 +5,8 @@ connection and sends nothing, sends its headers a byte at a time, or stops half-
 body keeps the connection, and a few thousand such clients fill ``limit_concurrency`` and lock
 everyone else out (seen: 4,200 half-open requests from one process in 7 s). Here:
 
+- a connection's TLS handshake must finish within ``HEADER_TIMEOUT`` (``http/serving.py``: this
+  protocol exists only once it has);
 - a request's headers must be complete within ``HEADER_TIMEOUT`` of the connection opening or of
   the previous response (a total, so trickling bytes does not extend it);
 - a request body must not pause for longer than ``BODY_IDLE_TIMEOUT`` (measured between reads

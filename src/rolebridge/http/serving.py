@@ -1,0 +1,81 @@
+"""uvicorn's Server with the TLS handshake bounded, in the server process and in every worker.
+
+Why: the read deadlines of ``http/protocol.py`` start once a connection's TLS handshake is done,
+because only then does the HTTP protocol exist. Before that, asyncio's default applies: 60 s. A
+client that opened a TCP connection and sent nothing, or half a ClientHello, was held that long,
+and ~20,000 such sockets (the descriptor limit) locked every other client out (seen by the
+breaker). uvicorn offers no handshake timeout, so ``startup`` here opens the listening sockets as
+uvicorn does (``loop.create_server`` on the given sockets) with ``ssl_handshake_timeout`` set to the
+header deadline: a connection has that long to finish its handshake, then that long for its
+request headers.
+
+``--workers N``: uvicorn's supervisor builds each worker's Server itself (``multiprocess.Process``
+makes a plain ``uvicorn.Server``). ``use_in_workers`` points that one name at ``BoundedProcess`` in
+the parent, so the workers it spawns build this Server instead; everything else (signals, health
+checks, restarts, shutdown) stays uvicorn's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import multiprocess
+
+from rolebridge.http.protocol import HEADER_TIMEOUT
+
+log = logging.getLogger("rolebridge.http")
+
+HANDSHAKE_TIMEOUT = HEADER_TIMEOUT
+
+
+class BoundedServer(uvicorn.Server):  # type: ignore[misc]
+    """uvicorn's Server whose listening sockets give a TLS handshake ``HANDSHAKE_TIMEOUT`` at most."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        if sockets is None:  # rolebridge always passes its own bound socket; keep uvicorn's path otherwise
+            await super().startup(sockets)
+            return
+        await self.lifespan.startup()
+        if self.lifespan.should_exit:
+            sys.exit(STARTUP_FAILURE)
+        config = self.config
+
+        def create_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg, no-any-return]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state, _loop=_loop)
+
+        loop = asyncio.get_running_loop()
+        handshake = HANDSHAKE_TIMEOUT if config.ssl is not None else None
+        self.servers = [await loop.create_server(create_protocol, sock=sock, ssl=config.ssl, backlog=config.backlog,
+                                                 ssl_handshake_timeout=handshake)
+                        for sock in sockets]
+        self.started = True
+
+
+class BoundedProcess(multiprocess.Process):  # type: ignore[misc]
+    """A ``--workers`` worker whose server is a ``BoundedServer``."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = BoundedServer(config=self.config)
+        return self._server
+
+
+def use_in_workers() -> bool:
+    """Make uvicorn's supervisor start ``BoundedProcess`` workers. False, with a warning, when this
+    uvicorn's supervisor is not the shape this was written against (the workers then keep
+    asyncio's 60 s handshake timeout)."""
+    current = getattr(multiprocess, "Process", None)
+    if current is BoundedProcess:
+        return True
+    if not isinstance(current, type) or not isinstance(getattr(current, "server", None), property):
+        log.warning("uvicorn's worker supervisor changed shape; TLS handshakes in workers keep the 60 s default")
+        return False
+    multiprocess.Process = BoundedProcess
+    return True
