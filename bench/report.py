@@ -353,7 +353,7 @@ Items 1-3, with the earlier lookup cache, took AssumeRoleWithWebIdentity at 64 c
 worker from 595 to 1,604 req/s (signed GetCallerIdentity from 701 to 2,692) in the run of
 2026-12-04 05:21; items 4-5 gave 2,229 req/s in the run of 08:04 (another, slower VM).
 
-Items 6-9 (this session, 2026-12-04 09:21-11:00), measured side by side against the code it
+Items 6-9 (2026-12-04, 09:21-11:05), measured side by side against the code it
 started from (commit c80b533, from a git worktree, alternated three times, medians; the clean
 walkthrough fixture copied fresh for every run):
 
@@ -416,7 +416,11 @@ What would change it further, in order of effect:
 
 `rolebridge server --workers N` failed with uvicorn 0.55 (`Multiprocess` no longer takes `target`);
 it now starts N workers on the shared socket (the 2-worker rows above). uvloop and httptools are
-requested by name (falling back to asyncio / h11 only when not installed)."""
+requested by name (falling back to asyncio / h11 only when not installed).
+
+A connection that never finished its TLS handshake was held for asyncio's 60 s default (the read
+deadlines start after the handshake); the handshake now has the header deadline, in the server
+process and in each worker (`http/serving.py`)."""
 
 
 if __name__ == "__main__":
