@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.testclient import TestClient
 
 from rolebridge.bootstrap import open_services
-from rolebridge.http.platform_api import create_platform_api
+from rolebridge.http.app import platform_mount
 from rolebridge.iam.accounts import create_account
 from rolebridge.platform.api_auth import derive_token
 from rolebridge.platform.clusters import create_cluster
@@ -37,7 +37,7 @@ def _build(tmp: Path) -> tuple[Starlette, str]:
     save_project(services, parse_project({"project": "fuzz_project", "aws_role": "r-{{ env }}",
                                           "jobs": {"hello": {"command": ["true"]}}}))
     create_run(services, RunRequest(cluster="fuzz", project="fuzz_project", environment="dev", command=["true"]))
-    app = Starlette(routes=[Mount("/api", app=create_platform_api(services))])
+    app = Starlette(routes=[platform_mount(services)])
     return app, derive_token(keys.access_key_id, keys.secret_access_key, ttl=3600)
 
 
@@ -65,3 +65,15 @@ def test_platform_api_unauthenticated_is_401(case: schemathesis.Case) -> None:
     assert response.status_code < 500
     if response.status_code == 401:
         assert response.json()["code"] == "MissingAuthenticationToken"
+
+
+def test_a_path_segment_holding_a_newline_reaches_the_api_and_its_auth() -> None:
+    """Found by the fuzzer: Starlette's mount pattern stopped at a newline, so a percent-encoded
+    ``%0A`` run id got a bare 404 before authentication (http/app.py ``_Mount``)."""
+    client = TestClient(APP)
+    for method, path in (("POST", "/api/runs/%0A/cancel"), ("GET", "/api/runs/%0A/logs"), ("GET", "/api/runs/a%0Ab")):
+        response = client.request(method, path)
+        assert response.status_code == 401, (method, path, response.status_code, response.text)
+        assert response.json()["code"] == "MissingAuthenticationToken"
+    authed = client.get("/api/runs/%0A/logs", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert authed.status_code == 404 and authed.json()["code"] != "HTTP404", authed.text  # the API's own answer
