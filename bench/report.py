@@ -1,7 +1,8 @@
 """docs/benchmarks.md from bench/out/results.json: the tables, the targets with their ratios, the commands.
 
 The prose that does not change between runs (method, cache consistency, where the time goes) lives
-in ``NOTES`` below; every number comes from the results of the run that wrote the page.
+in ``NOTES`` below. Every number in the tables comes from the run that wrote the page; the figures
+inside ``NOTES`` are the record of dated side-by-side runs behind each change, and say so.
 """
 
 from __future__ import annotations
@@ -318,6 +319,9 @@ first lookup; `LookupCache.request_scope`).
 
 ### Profile: which part costs what, and what would change it
 
+The figures in this section and the next are from dated side-by-side runs (named with each), kept
+as the record of what each change did; the tables above are this page's own run.
+
 Measured 2026-12-04 with py-spy (`--gil`, so shares of the interpreter's time) on a one-worker
 server under `wrk -c64`, and with `bench/profile_path.py` in-process. What was done, by effect:
 
@@ -368,7 +372,7 @@ walkthrough fixture copied fresh for every run):
    loop (CPU-neutral; the writer thread now only makes system calls), and the follower sleeps
    between passes unless it met a backlog (~28 -> ~20 µs per event).
 
-| measure (same machine, same run) | before (c80b533) | after | change |
+| measure (2026-12-04, one sitting, not this page's run) | before (c80b533) | after | change |
 |---|---|---|---|
 | in-process CPU per AssumeRoleWithWebIdentity, 64 in flight, with trail / without | 204.7 / 156.1 µs | 142.4 / 111.3 µs | -30 % / -29 % |
 | in-process CPU per signed GetCallerIdentity, with trail / without | 108.2 / 75.9 µs | 64.5 / 43.3 µs | -40 % / -43 % |

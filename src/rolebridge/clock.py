@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from typing import Protocol
 
@@ -34,7 +35,7 @@ _ISO: dict[int, str] = {}  # second -> text; a call formats "now" and its expiry
 def iso8601(ts: float) -> str:
     """``2023-11-14T22:13:20Z``: whole seconds, UTC, as AWS writes times (``aws:CurrentTime``,
     CloudTrail's ``eventTime``). Recent seconds' texts are reused: ``strftime`` is ~1.5 µs a call."""
-    second = int(ts)
+    second = math.floor(ts)  # the second it falls in, as strftime writes it (before 1970 too)
     text = _ISO.get(second)
     if text is None:
         if len(_ISO) >= 64:

@@ -19,14 +19,12 @@ from rolebridge.clock import Clock, system_clock
 from rolebridge.iam.arns import RoleRef, root_arn
 from rolebridge.iam.trust_principals import for_evaluation
 from rolebridge.lookup_cache import LookupCache
+from rolebridge.policy import ALLOW_NOTHING
 from rolebridge.store import Store
 from rolebridge.store.schema import AccessKey, Cluster, OIDCProvider, Role
 
 LOCAL_ISSUER_PREFIX = "/oidc/"
 SECRET_PURPOSE = b"rolebridge-access-key-secret-v1"
-# A valid policy that matches no real action: what a dangling boundary or session policy ARN becomes.
-ALLOW_NOTHING = ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"rolebridge:NoSuchAction",'
-                 '"Resource":"*"}]}')
 
 
 @dataclass(frozen=True)
@@ -265,9 +263,10 @@ class Services:
             jwks = self.cluster_jwks(cluster)
             if jwks is not None:
                 if self.ca_thumbprint and self.ca_thumbprint not in provider.thumbprints:
+                    from rolebridge.tokens.remote import COULDNT_RETRIEVE
+
                     raise errors.UntrustedIssuerTLS(
-                        "Couldn't retrieve verification key from your identity provider,  please reference "
-                        "AssumeRoleWithWebIdentity documentation for requirements",
+                        COULDNT_RETRIEVE,
                         explanation=f"the issuer's TLS certificate (CA thumbprint {self.ca_thumbprint}) is not "
                                     f"in the provider's thumbprint list {list(provider.thumbprints)}")
                 return jwks

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +25,9 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import aws_error
+from conftest import AWS_CLI, aws_error
 
 ACCOUNT = "370000000001"
-AWS_CLI = str(Path(sys.executable).parent / "aws")
 
 
 error = aws_error

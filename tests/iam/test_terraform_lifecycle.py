@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import aws_error
+from conftest import AWS_CLI, aws_error
 
 ACCOUNT = "350000000001"
-AWS_CLI = str(Path(sys.executable).parent / "aws")
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}]})
 
@@ -170,9 +168,13 @@ def test_list_entities_for_policy(iam: Any) -> None:
     paged = iam.get_paginator("list_entities_for_policy").paginate(
         PolicyArn=arn, PaginationConfig={"PageSize": 1}).build_full_result()
     assert [r["RoleName"] for r in paged["PolicyRoles"]] == ["tf-e-a", "tf-e-b", "tf-e-bound", "tf-e-c"]
-    # AWS managed policies list the caller's account's roles only
-    aws_managed = iam.list_entities_for_policy(PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
-    assert all(r["RoleName"].startswith("tf-") for r in aws_managed["PolicyRoles"])
+    # AWS managed policies list the caller's account's roles only (other accounts' attachments stay out)
+    read_only = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    iam.attach_role_policy(RoleName="tf-e-a", PolicyArn=read_only)
+    listed = [r["RoleName"] for r in iam.list_entities_for_policy(PolicyArn=read_only)["PolicyRoles"]]
+    own = {r["RoleName"] for r in iam.list_roles()["Roles"]}
+    assert "tf-e-a" in listed and set(listed) <= own, listed
+    iam.detach_role_policy(RoleName="tf-e-a", PolicyArn=read_only)
 
     missing = f"arn:aws:iam::{ACCOUNT}:policy/tf-nope"
     with pytest.raises(ClientError) as exc:

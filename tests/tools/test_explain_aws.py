@@ -5,7 +5,6 @@ explanation as the in-process one."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from typing import Any
 
@@ -30,11 +29,7 @@ def granted(server: Server) -> str:
 
 def explain(server: Server, *args: str, account: str = TARGET_ACCOUNT) -> tuple[int, dict[str, Any], str]:
     keys = server.account(account)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"HOME": str(server.home), "AWS_CONFIG_FILE": str(server.home / "none"),
-                "AWS_SHARED_CREDENTIALS_FILE": str(server.home / "none"), "AWS_EC2_METADATA_DISABLED": "true",
-                "AWS_ACCESS_KEY_ID": keys["access_key_id"], "AWS_SECRET_ACCESS_KEY": keys["secret_access_key"],
-                "AWS_CA_BUNDLE": server.ca_bundle, "ROLEBRIDGE_DATA_DIR": str(server.data_dir)})
+    env = server.env(AWS_ACCESS_KEY_ID=keys["access_key_id"], AWS_SECRET_ACCESS_KEY=keys["secret_access_key"])
     proc = subprocess.run([ROLEBRIDGE, "explain", *args, "--json"], capture_output=True, text=True, env=env,
                           timeout=120)
     return proc.returncode, json.loads(proc.stdout) if proc.stdout.strip() else {}, proc.stderr

@@ -4,7 +4,6 @@ swapped for the test's own rolebridge server)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -33,12 +32,8 @@ def test_readme_lint_commands_work(server: Server, tmp_path: Path) -> None:
     (tmp_path / "trust.json").write_text(rb("grant", "--cluster", "readme-lint", "--project", "cross_account_sample",
                                             "--environment", "dev", "--account", ACCOUNT, "--policy-json",
                                             data_dir=server.data_dir).stdout)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"HOME": str(server.home), "AWS_CONFIG_FILE": str(server.home / "none"),
-                "AWS_SHARED_CREDENTIALS_FILE": str(server.home / "none"), "AWS_EC2_METADATA_DISABLED": "true",
-                "ROLEBRIDGE_DATA_DIR": str(server.data_dir), "AWS_ACCESS_KEY_ID": keys["access_key_id"],
-                "AWS_SECRET_ACCESS_KEY": keys["secret_access_key"], "AWS_CA_BUNDLE": server.ca_bundle,
-                "AWS_ENDPOINT_URL_IAM": server.url})  # --aws reaches the local server, never AWS
+    # --aws reaches the local server, never AWS (Server.env points every SDK endpoint at it)
+    env = server.env(AWS_ACCESS_KEY_ID=keys["access_key_id"], AWS_SECRET_ACCESS_KEY=keys["secret_access_key"])
     for command in commands:
         args = [ACCOUNT if a == "222222222222" else a for a in command[1:]]
         if "--aws" in args:

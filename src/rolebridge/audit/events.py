@@ -92,7 +92,7 @@ def redact(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     if isinstance(value, dt.datetime):
-        return iso(value.timestamp())
+        return iso8601(value.timestamp())
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
     if value is None or isinstance(value, str | int | float | bool):
@@ -100,7 +100,6 @@ def redact(value: Any) -> Any:
     return str(value)
 
 
-iso = iso8601  # the name this module's callers use
 
 
 def _kind(arn: str) -> str:
@@ -128,7 +127,7 @@ def caller_identity(caller: Caller) -> dict[str, Any]:
         return identity
     session: dict[str, Any] = {"attributes": {"mfaAuthenticated": "false"}}
     if caller.session.get("iat"):
-        session["attributes"]["creationDate"] = iso(float(caller.session["iat"]))
+        session["attributes"]["creationDate"] = iso8601(float(caller.session["iat"]))
     if caller.role_arn:
         session["sessionIssuer"] = {
             "type": "Role",
@@ -240,7 +239,7 @@ def build_event(*, service: str, action: str, now: float, request_id: str,
     event: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": identity,
-        "eventTime": iso(now),
+        "eventTime": iso8601(now),
         "eventSource": SOURCES.get(service, f"{service}.amazonaws.com"),
         "eventName": action or "Unknown",
         "awsRegion": "us-east-1" if service == "iam" else _region(headers, query, service),

@@ -130,18 +130,16 @@ def _ingest_segment(store: Store, path: Path) -> int:
         os.close(fd)
 
 
-def event_row(event: dict[str, Any], body: str, times: dict[str, float] | None = None) -> dict[str, Any]:
+def event_row(event: dict[str, Any], body: str, times: dict[str, float]) -> dict[str, Any]:
     """The ``audit_events`` row of one event: its JSON ``body`` and the columns queries filter on.
 
     ``times`` remembers eventTime texts already parsed (a batch holds a few distinct seconds)."""
     from rolebridge.audit.query import parse_time
 
     text = event["eventTime"]
-    when = times.get(text) if times is not None else None
+    when = times.get(text)
     if when is None:
-        when = parse_time(text)
-        if times is not None:
-            times[text] = when
+        when = times[text] = parse_time(text)
     return {
         "event_id": event["eventID"],
         "event_time": when,

@@ -46,10 +46,8 @@ MAX_BATCH = 500
 Waiter = concurrent.futures.Future[None] | tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 
 
-def _line(item: dict[str, Any] | CallRecord | bytes) -> bytes:
+def _line(item: dict[str, Any] | CallRecord) -> bytes:
     """One journal line: the event's JSON (``fastjson``: no newline can hide in it) and a newline."""
-    if isinstance(item, bytes):  # shaped already (on the submitting loop)
-        return item
     event = item.event() if isinstance(item, CallRecord) else item
     return fastjson.dumps(event) + b"\n"
 
@@ -71,7 +69,7 @@ class AuditWriter:
         self.store = store
         self.max_batch = max_batch
         self.journal = Journal(directory or journal_dir(store.paths.data_dir))
-        self._pending: deque[tuple[dict[str, Any] | CallRecord | bytes, Waiter]] = deque()
+        self._pending: deque[tuple[bytes, Waiter]] = deque()  # journal lines, shaped by the submitter
         self._cond = threading.Condition()
         self._closed = False
         # per event loop: the records of its current iteration, handed over by one call_soon
@@ -85,7 +83,7 @@ class AuditWriter:
     def submit(self, event: dict[str, Any] | CallRecord) -> concurrent.futures.Future[None]:
         """Queue one event (built, or a ``CallRecord`` to build); the future completes once it is durable."""
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._enqueue([(event, future)])
+        self._enqueue(self._shaped([(event, future)]))
         return future
 
     def submit_async(self, record: CallRecord) -> asyncio.Future[None]:
@@ -108,15 +106,19 @@ class AuditWriter:
         Shaping here rather than on the writer thread keeps the GIL with the loop: the writer then
         only makes system calls (``write``, ``fdatasync``), which run without it.
         """
-        items: list[tuple[bytes, Waiter]] = []
-        for record, waiter in self._ticks.pop(loop, []):
-            try:
-                items.append((_line(record), waiter))
-            except BaseException as exc:  # this call's event cannot be shaped: only it fails
-                self._resolve([waiter], exc)
-        self._enqueue(items)
+        self._enqueue(self._shaped(self._ticks.pop(loop, [])))
 
-    def _enqueue(self, items: list[tuple[dict[str, Any] | CallRecord | bytes, Waiter]]) -> None:
+    def _shaped(self, items: list[tuple[Any, Waiter]]) -> list[tuple[bytes, Waiter]]:
+        """Each event's journal line; a call whose event cannot be shaped fails alone, at once."""
+        out: list[tuple[bytes, Waiter]] = []
+        for item, waiter in items:
+            try:
+                out.append((_line(item), waiter))
+            except BaseException as exc:
+                self._resolve([waiter], exc)
+        return out
+
+    def _enqueue(self, items: list[tuple[bytes, Waiter]]) -> None:
         if not items:
             return
         with self._cond:
@@ -140,16 +142,8 @@ class AuditWriter:
                     self.journal.close()
                     return
                 batch = [self._pending.popleft() for _ in range(min(self.max_batch, len(self._pending)))]
-            lines, waiters = [], []
-            for item, waiter in batch:
-                try:
-                    lines.append(_line(item))
-                except BaseException as exc:  # this call's event cannot be shaped: only it fails
-                    self._resolve([waiter], exc)
-                    continue
-                waiters.append(waiter)
-            if not lines:
-                continue
+            lines = [line for line, _ in batch]
+            waiters = [waiter for _, waiter in batch]
             try:
                 self.journal.append(lines)
             except BaseException as exc:  # every waiter must hear about it

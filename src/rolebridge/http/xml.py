@@ -33,6 +33,7 @@ from xml.sax.saxutils import escape, quoteattr
 import botocore.model
 
 from rolebridge import errors
+from rolebridge.clock import iso8601
 from rolebridge.http.models import namespace, operation_model
 
 # Shape name -> how its string values go on the wire.
@@ -61,18 +62,10 @@ def _text(value: str) -> str:
     return escape(_NOT_XML.sub("\ufffd", value))
 
 
-_STAMPS: dict[dt.datetime, str] = {}  # recent datetimes' texts (an expiry is "now + duration": few distinct)
-
-
 def _timestamp(value: Any) -> str:
     """ISO-8601 UTC to the second, as AWS writes them: ``2014-10-24T23:00:23Z``."""
     if type(value) is dt.datetime and value.tzinfo is dt.UTC:
-        text = _STAMPS.get(value)
-        if text is None:
-            if len(_STAMPS) >= 64:
-                _STAMPS.clear()
-            text = _STAMPS[value] = value.strftime("%Y-%m-%dT%H:%M:%SZ")
-        return text
+        return iso8601(value.timestamp())  # recent seconds' texts are kept there
     if isinstance(value, dt.datetime):
         stamp = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     elif isinstance(value, int | float) and not isinstance(value, bool):

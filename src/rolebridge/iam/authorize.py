@@ -75,7 +75,7 @@ def session_policies(ctx: CallContext, caller: Caller) -> list[Any]:
     A ``PolicyArns`` entry that no longer resolves still limits: it allows nothing (fail closed).
     """
     from rolebridge.iam.policy_store import default_document
-    from rolebridge.services import ALLOW_NOTHING
+    from rolebridge.policy import ALLOW_NOTHING
 
     out = []
     if caller.session.get("pol"):
@@ -192,15 +192,14 @@ def authorize(ctx: CallContext, op: Operation, params: dict[str, Any]) -> None:
         identity=policies, boundary=boundary, session=session_policies(ctx, caller), guardrails=guardrails,
     )
     if not result.allowed:
-        if result.decision is Decision.EXPLICIT_DENY:
+        why = guardrails_mod.denial_reason(result, op.action)  # a guardrail's, in AWS's words
+        if why is None and result.decision is Decision.EXPLICIT_DENY:
             kind = next((r.kind for r in result.reasons if r.statement is not None), "identity")
-            where = {"boundary": "a permissions boundary", "session": "a session policy",
-                     "scp": "a service control policy"}
+            where = {"boundary": "a permissions boundary", "session": "a session policy"}
             why = "with an explicit deny in " + where.get(kind, "an identity-based policy")
-        else:
+        elif why is None:
             gate = result.reasons[0].kind if result.reasons else "identity"
             why = {"boundary": f"because no permissions boundary allows the {op.action} action",
-                   "session": f"because no session policy allows the {op.action} action",
-                   "scp": f"because no service control policy allows the {op.action} action"}.get(
+                   "session": f"because no session policy allows the {op.action} action"}.get(
                 gate, f"because no identity-based policy allows the {op.action} action")
         raise denied(ctx, caller, op.action, resource, why, result, context)

@@ -22,7 +22,6 @@ limited from its first call on. Across accounts the principal's own account's gu
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import json
 import re
@@ -33,8 +32,18 @@ from typing import Any
 from sqlalchemy import func, select
 
 from rolebridge import errors
+from rolebridge.clock import iso8601
 from rolebridge.iam.arns import ACCOUNT_RE
-from rolebridge.policy import CompiledPolicy, Decision, EvaluationResult, PolicyKind, compile_policy, validate_policy
+from rolebridge.policy import (
+    ALLOW_NOTHING,
+    CompiledPolicy,
+    Decision,
+    EvaluationResult,
+    PolicyKind,
+    compile_policy,
+    validate_policy,
+)
+from rolebridge.policy.document import statements_of
 from rolebridge.store.schema import Account, AccountGuardrail
 
 MAX_PER_ACCOUNT = 5  # AWS Organizations: SCPs attached directly to one account
@@ -42,9 +51,6 @@ NAME_RE = re.compile(r"^[\w+=,.@-]{1,128}$")
 # What the account root has in its own account before the guardrails cap it: everything.
 ROOT_ALLOW_ALL = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Sid": "AccountRoot", "Effect": "Allow", "Action": "*", "Resource": "*"}]})
-# A stored document the engine no longer accepts must not lift the guardrail: it allows nothing.
-_ALLOW_NOTHING = ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"rolebridge:NoSuchAction",'
-                  '"Resource":"*"}]}')
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ class GuardrailView:
 
     @property
     def updated(self) -> str:
-        return dt.datetime.fromtimestamp(self.updated_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return iso8601(self.updated_at)
 
 
 def _view(row: AccountGuardrail) -> GuardrailView:
@@ -130,12 +136,8 @@ def allows_anything(views: list[GuardrailView]) -> bool:
     """Whether any guardrail has an Allow statement. Guardrails are an allow-list (as SCPs): an
     account whose guardrails only deny can do nothing at all. AWS Organizations avoids that by
     attaching FullAWSAccess to every account by default; here nothing is attached implicitly."""
-    for view in views:
-        statements = json.loads(view.document).get("Statement", [])
-        for statement in statements if isinstance(statements, list) else [statements]:
-            if isinstance(statement, dict) and statement.get("Effect") == "Allow":
-                return True
-    return False
+    return any(isinstance(statement, dict) and statement.get("Effect") == "Allow"
+               for view in views for statement in statements_of(json.loads(view.document)))
 
 
 def list_guardrails(store: Any, account_id: str) -> list[GuardrailView]:
@@ -167,7 +169,7 @@ def load_compiled(store: Any, account_id: str) -> tuple[CompiledPolicy, ...]:
         try:
             out.append(compile_policy(document, kind=PolicyKind.SCP, name=f"guardrail {name}"))
         except errors.AWSError:  # fail closed
-            out.append(compile_policy(_ALLOW_NOTHING, kind=PolicyKind.SCP, name=f"guardrail {name}"))
+            out.append(compile_policy(ALLOW_NOTHING, kind=PolicyKind.SCP, name=f"guardrail {name}"))
     return tuple(out)
 
 

@@ -20,7 +20,14 @@ from rolebridge.policy.model import (
     Request,
 )
 
+# A valid policy that matches no real action: what a policy reference that no longer resolves (a
+# dangling boundary or session policy ARN, a stored guardrail the engine no longer accepts) becomes,
+# so a missing policy never lifts a limit.
+ALLOW_NOTHING = ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"rolebridge:NoSuchAction",'
+                 '"Resource":"*"}]}')
+
 __all__ = [
+    "ALLOW_NOTHING",
     "CompiledPolicy",
     "CompiledStatement",
     "Decision",

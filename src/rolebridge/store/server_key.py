@@ -49,6 +49,7 @@ def new_key_text() -> str:
 
 class ServerKey:
     def __init__(self, keys: list[bytes], *, source: Path | None = None) -> None:
+        self.generation = 0  # changes whenever the key set does: whoever remembers what a seal opened checks it
         self._install(keys)
         self._source = source
 
@@ -58,8 +59,7 @@ class ServerKey:
         # key id = position counted from the oldest, so ids stay stable as keys are added in front
         self._keys = {len(keys) - 1 - i: AESGCM(k) for i, k in enumerate(keys)}
         self._current = len(keys) - 1
-        # changes whenever the key set does: whoever remembers what a seal opened to checks it
-        self.generation = getattr(self, "generation", 0) + 1
+        self.generation += 1
 
     @property
     def key_ids(self) -> list[int]:

@@ -9,13 +9,13 @@ Secrets are never stored in plaintext anywhere.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
 from rolebridge import errors, fastjson
 from rolebridge.caller import Caller
 from rolebridge.iam import ids
+from rolebridge.memo import BoundedMemo
 from rolebridge.store.server_key import SealError, ServerKey
 
 PURPOSE = b"rolebridge-session-token-v1"
@@ -70,10 +70,8 @@ def issue(key: ServerKey, caller: Caller, *, expiration: float) -> tuple[IssuedC
 #: Caller) is a pure function of the token and the server's keys, so a repeat skips it. An entry
 #: counts only for the same ServerKey with the same key set (a reload that drops a key drops what it
 #: opened); the access key id, the signature and the expiry are still checked on every call. Bounded:
-#: at most _OPENED_MAX tokens of at most _OPENED_MAX_CHARS characters are held (~8 MB).
-_OPENED: dict[str, tuple[ServerKey, int, Caller, str]] = {}
-_OPENED_MAX = 2048
-_OPENED_MAX_CHARS = 4096
+#: at most 2,048 tokens of at most 4,096 characters are held (~8 MB).
+_OPENED: BoundedMemo[tuple[ServerKey, int, Caller, str]] = BoundedMemo(max_entries=2048, max_key_chars=4096)
 
 
 def open_session(key: ServerKey, token: str, access_key_id: str) -> tuple[Caller, str]:
@@ -85,11 +83,7 @@ def open_session(key: ServerKey, token: str, access_key_id: str) -> tuple[Caller
         return known[2], known[3]
     generation = key.generation  # before the open: a key set changing meanwhile must not be credited
     caller, secret = _open_session(key, token, access_key_id)
-    if len(token) <= _OPENED_MAX_CHARS:
-        if len(_OPENED) >= _OPENED_MAX:
-            with contextlib.suppress(RuntimeError, StopIteration, KeyError):  # another thread changed it
-                _OPENED.pop(next(iter(_OPENED)))  # the oldest
-        _OPENED[token] = (key, generation, caller, secret)
+    _OPENED.put(token, (key, generation, caller, secret))
     return caller, secret
 
 

@@ -10,7 +10,6 @@ Every check also writes to a ``Trace`` so the same code explains a refusal (``ro
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from rolebridge import errors
@@ -50,7 +49,7 @@ def _iso(epoch: Any) -> Any:
     if isinstance(epoch, bool) or not isinstance(epoch, (int, float)):
         return epoch
     try:
-        return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return iso8601(epoch)
     except (OverflowError, OSError, ValueError):
         return epoch
 
@@ -143,7 +142,7 @@ async def assume_role_with_web_identity(ctx: CallContext, p: dict[str, Any], tra
         jwks = await services.jwks_for(issuer, provider, token.header.get("kid"), ctx.now)
     except errors.AWSError as exc:
         trace.fail("keys", f"could not get the issuer's keys: {exc.explanation or exc.message}",
-                   cause="tls-untrusted" if isinstance(exc, errors.UntrustedIssuerTLS) else "jwks-unreachable")
+                   cause=getattr(exc, "cause", "jwks-unreachable"))
         raise
     if jwks is SIGNATURE_NOT_CHECKED:
         trace.skip("signature", "not checked: offline with no keys (give the issuer's JWKS with --jwks)",

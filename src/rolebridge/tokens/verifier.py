@@ -32,12 +32,12 @@ Time rules (decided here, documented in aws-semantics.md §1.5 step 7 and §6 qu
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from rolebridge.errors import ExpiredTokenException, InvalidIdentityToken, validation_error
+from rolebridge.memo import BoundedMemo
 from rolebridge.tokens._jose import (
     ALGORITHMS,
     JoseFormatError,
@@ -136,9 +136,9 @@ def check_length(token: str) -> None:
 #: remembered: the signature, times and everything after are checked on every call. Only tokens
 #: whose signature verified against a registered provider's keys are kept (``remember``), so what
 #: unauthenticated callers send never fills it; bounded in entries and token size besides.
-_PARSED: dict[str, UnverifiedToken] = {}
 _PARSED_MAX = 2048
 _PARSED_MAX_CHARS = 4096
+_PARSED: BoundedMemo[UnverifiedToken] = BoundedMemo(_PARSED_MAX, _PARSED_MAX_CHARS)
 
 
 def parse_unverified(token: str) -> UnverifiedToken:
@@ -155,13 +155,8 @@ def parse_unverified(token: str) -> UnverifiedToken:
 
 def remember(token: UnverifiedToken) -> None:
     """Keep ``token``'s parse for its next arrival: call only once its signature has verified."""
-    raw = token.raw
-    if len(raw) > _PARSED_MAX_CHARS or raw in _PARSED:
-        return
-    if len(_PARSED) >= _PARSED_MAX:
-        with contextlib.suppress(RuntimeError, StopIteration, KeyError):  # another thread changed it
-            _PARSED.pop(next(iter(_PARSED)))  # the oldest
-    _PARSED[raw] = token
+    if token.raw not in _PARSED:
+        _PARSED.put(token.raw, token)
 
 
 def _parse(token: str) -> UnverifiedToken:
