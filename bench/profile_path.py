@@ -157,7 +157,7 @@ def _profile(loop: Any, batch: Any, name: str) -> None:
         loop.run_until_complete(batch(3000))
         prof.disable()
         print(f"==== cProfile {name}", file=sys.stderr)
-        pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+        pstats.Stats(prof, stream=sys.stderr).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(int(os.environ.get("PROFILE_LINES", "40")))
         return
     profiler = Profiler(interval=0.0002, async_mode="disabled")
     profiler.start()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from rolebridge import errors
 from rolebridge.audit import AuditWriter, build_event, iter_events
 from rolebridge.audit.ingest import ingest
 from rolebridge.audit.journal import Journal, journal_dir
@@ -208,3 +209,37 @@ def test_text_beyond_ascii_and_what_orjson_refuses_reach_the_trail_unchanged(tmp
     assert by_id["req-u"]["requestParameters"]["tags"][0]["value"] == odd
     assert by_id["req-big"]["extra"] == {"n": 2**70}
     store.dispose()
+
+
+def test_ingest_rows_are_the_same_through_the_driver_and_through_sqlalchemys_own_insert(tmp_path: Path) -> None:
+    """Rows go to the driver's executemany in its placeholder style; a driver of a style we do not
+    write for ("named" here, which SQLAlchemy can ask of sqlite3) takes SQLAlchemy's insert. Both
+    give the same rows, NULL columns included."""
+    from dataclasses import replace
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    refused = build_event(service="sts", action="AssumeRole", now=1_700_000_100, request_id="req-x", caller=None,
+                          params={"RoleArn": "arn:aws:iam::123456789012:role/r"},
+                          error=errors.AccessDenied("no"))
+    lines = [_line(1), _line(2), json.dumps(refused, separators=(",", ":")).encode() + b"\n"]
+    columns = (AuditEvent.event_id, AuditEvent.event_time, AuditEvent.event_name, AuditEvent.event_source,
+               AuditEvent.recipient_account_id, AuditEvent.caller_account_id, AuditEvent.error_code, AuditEvent.body)
+    seen = []
+    for style in ("qmark", "named"):
+        root = tmp_path / style
+        store = open_store(resolve_paths(root))
+        if style != "qmark":
+            engine = create_engine(f"sqlite:///{root / 'rolebridge.db'}", paramstyle=style)
+            assert engine.dialect.paramstyle == style
+            store.engine.dispose()
+            store = replace(store, engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+        Journal(journal_dir(root)).append(lines)
+        assert ingest(store) == 3
+        with store.read() as s:
+            seen.append([tuple(r) for r in s.execute(select(*columns).order_by(AuditEvent.id)).all()])
+        store.dispose()
+    assert seen[0] == seen[1]
+    assert seen[0][2][6] == "AccessDenied" and seen[0][0][6] is None and seen[0][0][5] is None
+    assert [json.loads(row[7])["requestID"] for row in seen[0]] == ["req-1", "req-2", "req-x"]

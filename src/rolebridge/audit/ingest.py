@@ -40,6 +40,24 @@ CHUNK_BYTES = 4 * 1024 * 1024  # per transaction; one event is a few KB (request
 MAX_LINE_BYTES = 32 * 1024 * 1024
 log = logging.getLogger("rolebridge.audit")
 _INSERT = insert(AuditEvent.__table__)
+#: ``audit_events`` columns in the order ``event_row`` gives them. Rows go to the driver's own
+#: ``executemany`` as tuples: SQLAlchemy's per-row parameter processing was about a quarter of the
+#: follower's CPU per event (16-18 -> 13-14 µs in bulk), and the follower shares the serving machine.
+COLUMNS = ("event_id", "event_time", "event_name", "event_source", "recipient_account_id", "caller_account_id",
+           "error_code", "body")
+# by the driver's placeholder style (sqlite3: qmark; psycopg: pyformat), from the constants above only
+_DRIVER_INSERT = {style: f"INSERT INTO {AuditEvent.__tablename__} ({', '.join(COLUMNS)}) "  # noqa: S608
+                         f"VALUES ({', '.join([mark] * len(COLUMNS))})"
+                  for style, mark in (("qmark", "?"), ("format", "%s"), ("pyformat", "%s"))}
+
+
+def _insert(session: Any, rows: list[tuple[Any, ...]]) -> None:
+    connection = session.connection()
+    sql = _DRIVER_INSERT.get(connection.dialect.paramstyle)
+    if sql is None:  # a driver of another placeholder style: SQLAlchemy's own (slower) path
+        session.execute(_INSERT, [dict(zip(COLUMNS, row, strict=True)) for row in rows])
+        return
+    connection.exec_driver_sql(sql, rows)
 
 
 def ingest(store: Store, *, directory: Path | None = None, block: bool = True) -> int:
@@ -116,7 +134,7 @@ def _ingest_segment(store: Store, path: Path) -> int:
             done += end
             with store.tx() as s:
                 if rows:
-                    s.execute(_INSERT, rows)
+                    _insert(s, rows)
                 s.merge(AuditJournalProgress(segment=name, done_bytes=done))
             moved += len(rows)
             if len(chunk) < chunk_bytes:
@@ -130,8 +148,9 @@ def _ingest_segment(store: Store, path: Path) -> int:
         os.close(fd)
 
 
-def event_row(event: dict[str, Any], body: str, times: dict[str, float]) -> dict[str, Any]:
-    """The ``audit_events`` row of one event: its JSON ``body`` and the columns queries filter on.
+def event_row(event: dict[str, Any], body: str, times: dict[str, float]) -> tuple[Any, ...]:
+    """The ``audit_events`` row of one event (``COLUMNS``): its JSON ``body`` and the columns queries
+    filter on.
 
     ``times`` remembers eventTime texts already parsed (a batch holds a few distinct seconds)."""
     from rolebridge.audit.query import parse_time
@@ -140,19 +159,11 @@ def event_row(event: dict[str, Any], body: str, times: dict[str, float]) -> dict
     when = times.get(text)
     if when is None:
         when = times[text] = parse_time(text)
-    return {
-        "event_id": event["eventID"],
-        "event_time": when,
-        "event_name": event["eventName"],
-        "event_source": event["eventSource"],
-        "recipient_account_id": event.get("recipientAccountId"),
-        "caller_account_id": (event.get("userIdentity") or {}).get("accountId"),
-        "error_code": event.get("errorCode"),
-        "body": body,
-    }
+    return (event["eventID"], when, event["eventName"], event["eventSource"], event.get("recipientAccountId"),
+            (event.get("userIdentity") or {}).get("accountId"), event.get("errorCode"), body)
 
 
-def _rows(data: bytes, segment: str) -> Iterator[dict[str, Any]]:
+def _rows(data: bytes, segment: str) -> Iterator[tuple[Any, ...]]:
     times: dict[str, float] = {}
     for number, line in enumerate(data.split(b"\n")[:-1]):
         try:

@@ -66,12 +66,19 @@ def _server_class(uvicorn: Any) -> Any:
 
 def _start_indexer(paths: Any) -> subprocess.Popen[bytes]:
     """The audit journal's follower (``audit/ingest.py``), at low CPU priority: the request path
-    never waits for it, and under load the workers come first."""
+    never waits for it, and under load the workers come first.
+
+    Its own process group (a terminal's Ctrl-C stops the server, which stops the follower in order),
+    but the server's session: with the kernel's autogroup scheduling (on by default in Linux), each
+    session is one group sharing the CPU equally with every other, and a nice value only ranks
+    processes within their group. In a session of its own the follower, niced or not, took a whole
+    group's share from saturated workers (measured: 2 workers at 64 connections, p99 24 -> 14 ms and
+    +14 % req/s with the follower stopped; docs/benchmarks.md)."""
     # the database URL (it may hold a password) travels in the environment serve() set, never in argv
     return subprocess.Popen(
         [sys.executable, "-m", "rolebridge.audit.ingest", "--follow", "--parent", str(os.getpid()), "--nice", "10",
          "--data-dir", str(paths.data_dir)],
-        stdin=subprocess.DEVNULL, start_new_session=True)
+        stdin=subprocess.DEVNULL, process_group=0)
 
 
 def _stop_indexer(indexer: subprocess.Popen[bytes]) -> None:
@@ -88,9 +95,35 @@ class StartError(Exception):
     """The server cannot start for a reason of the user's environment (printed in one line)."""
 
 
-def _listening_socket(host: str, port: int) -> socket.socket:
+def _listening_sockets(host: str, port: int, count: int = 1) -> list[socket.socket]:
+    """The bound sockets to serve: one, or for ``--workers N`` one per worker on one port.
+
+    Per-worker sockets share the port with ``SO_REUSEPORT`` (``http/serving.WorkerSockets``: the
+    kernel spreads connections evenly, where one shared socket went to whichever worker woke first).
+    The port is first bound without it, so a port another server holds, even one of ours holding it
+    with ``SO_REUSEPORT``, is refused as before and never silently shared.
+    """
+    first = _bind(host, port, reuse_port=False)
+    if count == 1 or not hasattr(socket, "SO_REUSEPORT"):
+        return [first]
+    port = first.getsockname()[1]
+    first.close()
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sockets.append(_bind(host, port, reuse_port=True))
+    except StartError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -123,8 +156,8 @@ def _serve(data_dir: str | None, database_url: str | None, host: str, port: int,
     from rolebridge.http.app import create_app
     from rolebridge.platform.control import start_control
 
-    sock = _listening_socket(host, port)
-    port = sock.getsockname()[1]
+    sockets = _listening_sockets(host, port, workers)
+    port = sockets[0].getsockname()[1]
     services = open_services(data_dir, database_url, public_url=public_url or f"https://127.0.0.1:{port}")
     paths = services.store.paths
     if database_url:
@@ -148,7 +181,8 @@ def _serve(data_dir: str | None, database_url: str | None, host: str, port: int,
         from rolebridge.http import heap
 
         heap.settle()  # this process serves until it exits (http/heap.py); each worker settles its own
-    sock.listen(2048)
+    for sock in sockets:
+        sock.listen(2048)
     # the journal's follower also moves in what a crashed server left; readers never wait for it (they
     # ingest before they read), so a restart after a crash serves at once however long the backlog
     indexer = _start_indexer(paths)
@@ -167,9 +201,10 @@ def _serve(data_dir: str | None, database_url: str | None, host: str, port: int,
 
             from uvicorn.supervisors import Multiprocess
 
-            from rolebridge.http.serving import use_in_workers
+            from rolebridge.http.serving import WorkerSockets, use_in_workers
 
-            use_in_workers()  # each worker's TLS handshakes bounded as this process's are (http/serving.py)
+            use_in_workers()  # each worker's TLS handshakes bounded as this process's are, and one socket each
+            shared = WorkerSockets(sockets) if len(sockets) > 1 else sockets
             class Workers(Multiprocess):
                 def terminate_all(self) -> None:  # the workers hold the control socket's connection (above)
                     control.close()
@@ -178,11 +213,11 @@ def _serve(data_dir: str | None, database_url: str | None, host: str, port: int,
             _write_server_json(services, port)  # the workers serve the socket, which already accepts
             # uvicorn >= 0.30 starts each worker itself (no ``target``); older ones took it
             if "target" in inspect.signature(Multiprocess.__init__).parameters:
-                Workers(config, target=server.run, sockets=[sock]).run()  # type: ignore[call-arg]
+                Workers(config, target=server.run, sockets=shared).run()  # type: ignore[call-arg]
             else:
-                Workers(config, sockets=[sock]).run()
+                Workers(config, sockets=shared).run()
         else:
-            server.run(sockets=[sock])
+            server.run(sockets=sockets)
     finally:
         control.close()
         _stop_indexer(indexer)

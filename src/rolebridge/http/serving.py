@@ -13,14 +13,24 @@ request headers.
 makes a plain ``uvicorn.Server``). ``use_in_workers`` points that one name at ``BoundedProcess`` in
 the parent, so the workers it spawns build this Server instead; everything else (signals, health
 checks, restarts, shutdown) stays uvicorn's.
+
+Even sharing: one listening socket shared by every worker is taken by whichever worker wakes first
+(libuv accepts every pending connection when it wakes), and wrk's 64 connections split about 45/19,
+which left one worker queueing while the other had time. ``WorkerSockets`` is one socket per worker,
+all bound to the port with ``SO_REUSEPORT``, so the kernel spreads connections over them by address
+hash; each ``BoundedProcess`` serves one of them. The parent keeps every socket open, so a worker
+that dies leaves its connections queued for its replacement, not reset.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import itertools
 import logging
 import socket
 import sys
+from typing import Any
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
@@ -57,8 +67,45 @@ class BoundedServer(uvicorn.Server):  # type: ignore[misc]
         self.started = True
 
 
+class WorkerSockets(list[socket.socket]):
+    """One listening socket per worker slot (``SO_REUSEPORT``, one port), and which worker serves each.
+
+    Passed to uvicorn's supervisor as its socket list; each ``BoundedProcess`` it builds takes one
+    slot (``claim``). A worker uvicorn does not build as a ``BoundedProcess`` serves every socket:
+    still correct, only not evenly shared.
+    """
+
+    def __init__(self, sockets: list[socket.socket]) -> None:
+        super().__init__(sockets)
+        self.holders: list[list[tuple[int, Any]]] = [[] for _ in sockets]  # (sequence, worker) per slot
+        self._sequence = itertools.count()
+
+    def claim(self, worker: Any) -> socket.socket:
+        """The socket ``worker`` (about to be started) serves: the slot with the fewest workers not yet
+        exited; on a tie, the one whose newest worker is oldest. So the first N workers take a slot
+        each, a replacement for a dead worker takes its slot, and uvicorn's rolling restart (start the
+        new worker, then stop the old one, slot by slot) gives each new worker the slot it retires."""
+        for held in self.holders:
+            held[:] = [(n, w) for n, w in held if _not_exited(w)]
+        slot = min(range(len(self)), key=lambda i: (len(self.holders[i]), max((n for n, _ in self.holders[i]),
+                                                                              default=-1)))
+        self.holders[slot].append((next(self._sequence), worker))
+        return self[slot]
+
+
+def _not_exited(worker: Any) -> bool:
+    process = getattr(worker, "process", None)  # None: its construction failed after the claim
+    return process is not None and process.exitcode is None
+
+
 class BoundedProcess(multiprocess.Process):  # type: ignore[misc]
-    """A ``--workers`` worker whose server is a ``BoundedServer``."""
+    """A ``--workers`` worker whose server is a ``BoundedServer``; given ``WorkerSockets``, it serves
+    its own slot's socket."""
+
+    def __init__(self, config: Any, sockets: list[socket.socket]) -> None:
+        if isinstance(sockets, WorkerSockets):
+            sockets = [sockets.claim(self)]
+        super().__init__(config, sockets)
 
     @property
     def server(self) -> uvicorn.Server:
@@ -74,8 +121,10 @@ def use_in_workers() -> bool:
     current = getattr(multiprocess, "Process", None)
     if current is BoundedProcess:
         return True
-    if not isinstance(current, type) or not isinstance(getattr(current, "server", None), property):
-        log.warning("uvicorn's worker supervisor changed shape; TLS handshakes in workers keep the 60 s default")
+    if (not isinstance(current, type) or not isinstance(getattr(current, "server", None), property)
+            or list(inspect.signature(current.__init__).parameters) != ["self", "config", "sockets"]):
+        log.warning("uvicorn's worker supervisor changed shape; TLS handshakes in workers keep the 60 s default,"
+                    " and every worker serves every socket")
         return False
     multiprocess.Process = BoundedProcess
     return True
