@@ -40,6 +40,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 
+from rolebridge import pid
+
 GENERATION_KEY = "iam_generation"
 TTL_SECONDS = 10.0
 MAX_ENTRIES = 50_000
@@ -115,9 +117,9 @@ class LookupCache:
 
     # -- the counter --------------------------------------------------------------------------
     def _raw(self) -> Any:
-        if self._conn is None or self._conn_pid != os.getpid():
+        if self._conn is None or self._conn_pid != pid.current():
             self._conn = self.engine.raw_connection()
-            self._conn_pid = os.getpid()
+            self._conn_pid = pid.current()
         return self._conn
 
     def read_generation(self) -> str | None:

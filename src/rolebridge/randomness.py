@@ -9,13 +9,15 @@ output either way; none is ever handed out twice:
 - each thread has its own block (no lock on the event loop);
 - a forked child must never reuse its parent's unused bytes (a repeated GCM nonce would be fatal),
   so blocks are dropped in the child (``os.register_at_fork``) and, as a second guard, a block
-  remembers the process that filled it.
+  remembers the process that filled it (``rolebridge.pid``: no system call per value).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+
+from rolebridge import pid as _pid
 
 BLOCK_BYTES = 4096
 _local = threading.local()
@@ -36,7 +38,7 @@ def token_bytes(n: int) -> bytes:
     local = _local
     block: bytes | None = getattr(local, "block", None)
     pos: int = getattr(local, "pos", 0)
-    pid = os.getpid()
+    pid = _pid.current()
     if block is None or pos + n > len(block) or local.pid != pid:
         block, pos = os.urandom(BLOCK_BYTES), 0
         local.block, local.pid = block, pid

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from rolebridge import errors
+from rolebridge import errors, pid
 from rolebridge.caller import Caller
 from rolebridge.clock import Clock, system_clock
 from rolebridge.iam.arns import RoleRef, root_arn
@@ -124,8 +124,8 @@ class Services:
         """This process's writer (made after a fork, never shared across one)."""
         from rolebridge.audit.writer import AuditWriter
 
-        if self._audit is None or self._audit_pid != os.getpid():
-            self._audit, self._audit_pid = AuditWriter(self.store), os.getpid()
+        if self._audit is None or self._audit_pid != pid.current():
+            self._audit, self._audit_pid = AuditWriter(self.store), pid.current()
         return self._audit
 
     def invalidate(self) -> None:

@@ -57,3 +57,24 @@ def test_a_forked_child_never_reuses_the_parents_unused_bytes() -> None:
 def test_large_requests_come_straight_from_the_os() -> None:
     a, b = randomness.token_bytes(4096), randomness.token_bytes(4096)
     assert len(a) == 4096 and a != b
+
+
+def test_the_remembered_process_id_is_renewed_in_a_forked_child() -> None:
+    """The fork checks (random blocks, the audit writer, the lookup cache's connection) compare
+    ``rolebridge.pid.current()``; it must be the child's own id right after ``os.fork``."""
+    from rolebridge import pid as remembered
+
+    assert remembered.current() == os.getpid()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.write(write, f"{remembered.current()} {os.getpid()}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    seen, real = os.read(read, 64).decode().split()
+    os.close(read)
+    os.waitpid(child, 0)
+    assert seen == real == str(child)
+    assert remembered.current() == os.getpid() != child
