@@ -159,6 +159,15 @@ def test_a_port_held_by_another_socket_is_refused_even_one_sharing_it(tmp_path: 
         holder.close()
 
 
+def test_workers_0_serves_in_one_process(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "data", tmp_path / "home", "--workers", "0")
+    try:
+        assert not _workers(srv) and len(_sockets(_port(srv), "0A")) == 1
+        assert srv.client("sts", **_keys(srv)).get_caller_identity()["Account"] == "350000000077"
+    finally:
+        stop_server(srv)
+
+
 def test_the_audit_follower_shares_the_servers_session_not_its_process_group(tmp_path: Path) -> None:
     srv = start_server(tmp_path / "data", tmp_path / "home")
     try:
@@ -166,12 +175,132 @@ def test_the_audit_follower_shares_the_servers_session_not_its_process_group(tmp
         # one session = one autogroup: the follower's nice 10 ranks it below the server's threads
         assert os.getsid(follower) == os.getsid(srv.process.pid)
         assert os.getpgid(follower) == follower != os.getpgid(srv.process.pid)  # Ctrl-C reaches the server only
+        def settled() -> bool:  # it renices itself and ignores SIGTTOU as it starts
+            status = Path(f"/proc/{follower}/status").read_text()
+            ignored = int(next(x for x in status.splitlines() if x.startswith("SigIgn:")).split()[1], 16)
+            # a background group's write to the terminal must not stop it
+            return os.getpriority(os.PRIO_PROCESS, follower) == 10 and bool(ignored & (1 << (signal.SIGTTOU - 1)))
+
         deadline = time.monotonic() + 10
-        while os.getpriority(os.PRIO_PROCESS, follower) != 10:  # it renices itself as it starts
-            assert time.monotonic() < deadline
+        while not settled():
+            assert time.monotonic() < deadline, "the follower is not at nice 10 with SIGTTOU ignored"
             time.sleep(0.05)
         autogroup = Path(f"/proc/{follower}/autogroup")
         if autogroup.exists():
             assert autogroup.read_text().split()[0] == Path(f"/proc/{srv.process.pid}/autogroup").read_text().split()[0]
     finally:
         stop_server(srv)
+
+
+# -- uvicorn's supervisor over WorkerSockets, without spawning interpreters ---------------------------------------
+#
+# The supervisor's flows (start, replace a dead worker, rolling restart, SIGTTIN/SIGTTOU) are uvicorn's own
+# methods, run as they are; only what a worker *is* (a spawned interpreter serving HTTPS) is stood in for, by
+# overriding the few uvicorn Process methods that touch the child (start, liveness, readiness, termination).
+# The live test above covers real workers; this covers the orders of events that are hard to time live.
+
+import itertools  # noqa: E402
+
+from uvicorn import Config  # noqa: E402
+from uvicorn.supervisors import multiprocess  # noqa: E402
+
+from rolebridge.http.serving import BoundedProcess, SlottedMultiprocess, WorkerSockets  # noqa: E402
+
+_PIDS = itertools.count(900000)
+
+
+class _Child:
+    """The spawned interpreter's state as uvicorn's Process reads it."""
+
+    def __init__(self) -> None:
+        self.exitcode: int | None = None
+        self.pid = next(_PIDS)
+        self.started = False
+
+    def start(self) -> None:
+        self.started = True
+
+    def is_alive(self) -> bool:
+        return self.started and self.exitcode is None
+
+    def kill(self) -> None:
+        self.exitcode = -9
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+
+class _Worker(BoundedProcess):
+    ready = True
+    sockets: WorkerSockets
+
+    def __init__(self, config: Config, sockets: list[socket.socket]) -> None:
+        super().__init__(config, sockets)  # the slot is claimed here, as for a real worker
+        self.process = _Child()
+
+    def is_alive(self, timeout: float = 5) -> bool:
+        return self.process.is_alive()
+
+    def wait_until_ready(self, timeout: float, should_exit: object = None) -> bool:
+        return _Worker.ready
+
+    def terminate(self) -> None:
+        slot = _Worker.sockets.slot_of(self)
+        others = [w for _, w in _Worker.sockets.holders[slot] if w is not self and w.process.exitcode is None]
+        assert others, f"slot {slot} would be left without a worker"
+        self.process.exitcode = 0
+
+
+def _slots(sockets: WorkerSockets, workers: list[_Worker]) -> list[int | None]:
+    return [sockets.slot_of(w) for w in workers]
+
+
+@pytest.fixture
+def supervisor(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    saved = {sig: signal.getsignal(sig) for sig in multiprocess.SIGNALS}
+    monkeypatch.setattr(multiprocess, "Process", _Worker)
+    listeners = [socket.socket() for _ in range(3)]
+    sockets = WorkerSockets(listeners)
+    _Worker.sockets, _Worker.ready = sockets, True
+    sup = SlottedMultiprocess(Config(app="x:y", workers=3), sockets=sockets)
+    sup.init_processes()
+    yield sup, sockets
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+    for s in listeners:
+        s.close()
+
+
+def test_one_worker_per_socket_through_deaths_restarts_and_resizes(supervisor) -> None:  # type: ignore[no-untyped-def]
+    sup, sockets = supervisor
+    assert _slots(sockets, sup.processes) == [0, 1, 2]
+
+    sup.processes[0].process.kill()  # a worker dies; uvicorn's health loop replaces it
+    sup.keep_subprocess_alive()
+    assert _slots(sockets, sup.processes) == [0, 1, 2]
+
+    sup.processes[2].process.kill()
+    sup.processes[0].process.kill()
+    sup.keep_subprocess_alive()
+    assert _slots(sockets, sup.processes) == [0, 1, 2]
+
+    before = list(sup.processes)
+    sup.restart_all()  # _Worker.terminate asserts no slot is ever left empty on the way
+    assert not set(map(id, sup.processes)) & set(map(id, before))
+    assert _slots(sockets, sup.processes) == [0, 1, 2]
+    sup.restart_all()  # a second one after the first (sequences keep counting)
+    assert _slots(sockets, sup.processes) == [0, 1, 2]
+
+    _Worker.ready = False  # a restart whose first new worker never gets ready is abandoned
+    kept = list(sup.processes)
+    sup.restart_all()
+    assert sup.processes == kept and _slots(sockets, sup.processes) == [0, 1, 2]
+    _Worker.ready = True
+    sup.processes[1].process.kill()  # the abandoned worker's claim does not block the slot's next one
+    sup.keep_subprocess_alive()
+    assert _slots(sockets, sup.processes) == [0, 1, 2]
+
+    sup.handle_ttou()  # one fewer would leave a socket without a worker; one more would share one
+    sup.handle_ttin()
+    assert len(sup.processes) == 3 and _slots(sockets, sup.processes) == [0, 1, 2]
+    assert all(len([w for _, w in held if w.process.exitcode is None]) == 1 for held in sockets.holders)

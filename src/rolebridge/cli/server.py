@@ -69,11 +69,13 @@ def _start_indexer(paths: Any) -> subprocess.Popen[bytes]:
     never waits for it, and under load the workers come first.
 
     Its own process group (a terminal's Ctrl-C stops the server, which stops the follower in order),
-    but the server's session: with the kernel's autogroup scheduling (on by default in Linux), each
-    session is one group sharing the CPU equally with every other, and a nice value only ranks
-    processes within their group. In a session of its own the follower, niced or not, took a whole
-    group's share from saturated workers (measured: 2 workers at 64 connections, p99 24 -> 14 ms and
-    +14 % req/s with the follower stopped; docs/benchmarks.md)."""
+    but the server's session. With the kernel's autogroup scheduling (on in most distributions'
+    kernels; not under a cgroup CPU controller such as a systemd service's, where the nice value
+    applies as it is), each session is a group sharing the CPU equally with the others, and a nice
+    value only ranks processes within their group: in a session of its own the follower, niced or
+    not, took a whole group's share from saturated workers. Measured side by side, 2 workers at 64
+    connections: p99 ~23 -> ~17 ms and +5-8 % req/s for this change; p99 ~14 ms with the follower
+    stopped (docs/benchmarks.md)."""
     # the database URL (it may hold a password) travels in the environment serve() set, never in argv
     return subprocess.Popen(
         [sys.executable, "-m", "rolebridge.audit.ingest", "--follow", "--parent", str(os.getpid()), "--nice", "10",
@@ -99,12 +101,15 @@ def _listening_sockets(host: str, port: int, count: int = 1) -> list[socket.sock
     """The bound sockets to serve: one, or for ``--workers N`` one per worker on one port.
 
     Per-worker sockets share the port with ``SO_REUSEPORT`` (``http/serving.WorkerSockets``: the
-    kernel spreads connections evenly, where one shared socket went to whichever worker woke first).
-    The port is first bound without it, so a port another server holds, even one of ours holding it
-    with ``SO_REUSEPORT``, is refused as before and never silently shared.
+    kernel spreads connections over them by address hash, where one shared socket went to whichever
+    worker woke first). Linux only: elsewhere ``SO_REUSEPORT`` does not spread TCP connections, so
+    the workers share one socket as before, as they do where the kernel refuses the option. The port
+    is first bound without it, so a port another server holds, even one holding it with
+    ``SO_REUSEPORT``, is refused as before (only a process of the same user binding it in the
+    microseconds between that check and the per-worker binds could join unseen).
     """
     first = _bind(host, port, reuse_port=False)
-    if count == 1 or not hasattr(socket, "SO_REUSEPORT"):
+    if count <= 1 or not sys.platform.startswith("linux"):
         return [first]
     port = first.getsockname()[1]
     first.close()
@@ -112,6 +117,10 @@ def _listening_sockets(host: str, port: int, count: int = 1) -> list[socket.sock
     try:
         for _ in range(count):
             sockets.append(_bind(host, port, reuse_port=True))
+    except _NoReusePort:
+        for sock in sockets:
+            sock.close()
+        return [_bind(host, port, reuse_port=False)]
     except StartError:
         for sock in sockets:
             sock.close()
@@ -119,11 +128,19 @@ def _listening_sockets(host: str, port: int, count: int = 1) -> list[socket.sock
     return sockets
 
 
+class _NoReusePort(Exception):
+    """This kernel refuses ``SO_REUSEPORT`` (some sandboxes): the workers share one socket."""
+
+
 def _bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        except (AttributeError, OSError):
+            sock.close()
+            raise _NoReusePort from None
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -199,20 +216,18 @@ def _serve(data_dir: str | None, database_url: str | None, host: str, port: int,
         if workers > 1:
             import inspect
 
-            from uvicorn.supervisors import Multiprocess
-
-            from rolebridge.http.serving import WorkerSockets, use_in_workers
+            from rolebridge.http.serving import SlottedMultiprocess, WorkerSockets, use_in_workers
 
             use_in_workers()  # each worker's TLS handshakes bounded as this process's are, and one socket each
             shared = WorkerSockets(sockets) if len(sockets) > 1 else sockets
-            class Workers(Multiprocess):
+            class Workers(SlottedMultiprocess):
                 def terminate_all(self) -> None:  # the workers hold the control socket's connection (above)
                     control.close()
                     super().terminate_all()
 
             _write_server_json(services, port)  # the workers serve the socket, which already accepts
             # uvicorn >= 0.30 starts each worker itself (no ``target``); older ones took it
-            if "target" in inspect.signature(Multiprocess.__init__).parameters:
+            if "target" in inspect.signature(SlottedMultiprocess.__init__).parameters:
                 Workers(config, target=server.run, sockets=shared).run()  # type: ignore[call-arg]
             else:
                 Workers(config, sockets=shared).run()

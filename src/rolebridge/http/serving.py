@@ -15,11 +15,13 @@ the parent, so the workers it spawns build this Server instead; everything else 
 checks, restarts, shutdown) stays uvicorn's.
 
 Even sharing: one listening socket shared by every worker is taken by whichever worker wakes first
-(libuv accepts every pending connection when it wakes), and wrk's 64 connections split about 45/19,
-which left one worker queueing while the other had time. ``WorkerSockets`` is one socket per worker,
-all bound to the port with ``SO_REUSEPORT``, so the kernel spreads connections over them by address
-hash; each ``BoundedProcess`` serves one of them. The parent keeps every socket open, so a worker
-that dies leaves its connections queued for its replacement, not reset.
+(libuv accepts every pending connection when it wakes), and wrk's 64 connections split about 45/19
+(once 64/0), which left one worker queueing while the other had time. ``WorkerSockets`` is one
+socket per worker, all bound to the port with ``SO_REUSEPORT``, so the kernel spreads connections
+over them by address hash; each ``BoundedProcess`` serves one of them, and ``SlottedMultiprocess``
+keeps one worker per socket through deaths and rolling restarts. The parent keeps every socket
+open, so a worker that dies leaves its connections queued for its replacement, not reset (the
+price: while a worker is replaced, its share of new connections waits instead of going to another).
 """
 
 from __future__ import annotations
@@ -70,32 +72,82 @@ class BoundedServer(uvicorn.Server):  # type: ignore[misc]
 class WorkerSockets(list[socket.socket]):
     """One listening socket per worker slot (``SO_REUSEPORT``, one port), and which worker serves each.
 
-    Passed to uvicorn's supervisor as its socket list; each ``BoundedProcess`` it builds takes one
-    slot (``claim``). A worker uvicorn does not build as a ``BoundedProcess`` serves every socket:
-    still correct, only not evenly shared.
+    Passed to uvicorn's supervisor (``SlottedMultiprocess``) as its socket list; each
+    ``BoundedProcess`` it builds takes one slot (``claim``). A worker uvicorn does not build as a
+    ``BoundedProcess`` serves every socket: still correct, only not evenly shared. A slot without a
+    worker queues its share of connections until one comes, so the supervisor keeps exactly one
+    worker per slot: a replacement for a dead worker takes its slot, a rolling restart gives each new
+    worker the slot of the one it replaces, and the worker count does not change while serving.
     """
 
     def __init__(self, sockets: list[socket.socket]) -> None:
         super().__init__(sockets)
         self.holders: list[list[tuple[int, Any]]] = [[] for _ in sockets]  # (sequence, worker) per slot
         self._sequence = itertools.count()
+        self._retiring: list[Any] | None = None  # a rolling restart's old workers, in the order it retires them
+        self._restart_began = 0
 
     def claim(self, worker: Any) -> socket.socket:
-        """The socket ``worker`` (about to be started) serves: the slot with the fewest workers not yet
-        exited; on a tie, the one whose newest worker is oldest. So the first N workers take a slot
-        each, a replacement for a dead worker takes its slot, and uvicorn's rolling restart (start the
-        new worker, then stop the old one, slot by slot) gives each new worker the slot it retires."""
+        """The socket ``worker`` (about to be started) serves. During a rolling restart: the slot of
+        the first old worker not yet given a successor. Otherwise: the slot with the fewest workers
+        that have not exited (the lowest on a tie), which is an empty slot when one is empty."""
         for held in self.holders:
             held[:] = [(n, w) for n, w in held if _not_exited(w)]
-        slot = min(range(len(self)), key=lambda i: (len(self.holders[i]), max((n for n, _ in self.holders[i]),
-                                                                              default=-1)))
+        slot = self._successor_slot()
+        if slot is None:
+            slot = min(range(len(self)), key=lambda i: (len(self.holders[i]), i))
         self.holders[slot].append((next(self._sequence), worker))
         return self[slot]
+
+    def begin_restart(self, old_workers: list[Any]) -> None:
+        self._retiring, self._restart_began = list(old_workers), next(self._sequence)
+
+    def end_restart(self) -> None:
+        self._retiring = None
+
+    def slot_of(self, worker: Any) -> int | None:
+        return next((i for i, held in enumerate(self.holders) if any(w is worker for _, w in held)), None)
+
+    def _successor_slot(self) -> int | None:
+        for old in self._retiring or ():
+            slot = self.slot_of(old)
+            if slot is not None and not any(n > self._restart_began for n, _ in self.holders[slot]):
+                return slot
+        return None
 
 
 def _not_exited(worker: Any) -> bool:
     process = getattr(worker, "process", None)  # None: its construction failed after the claim
     return process is not None and process.exitcode is None
+
+
+class SlottedMultiprocess(multiprocess.Multiprocess):  # type: ignore[misc]
+    """uvicorn's supervisor, keeping one worker per ``WorkerSockets`` slot: its rolling restart
+    (SIGHUP) tells the sockets which worker each new one replaces, and SIGTTIN/SIGTTOU (one worker
+    more or fewer) are refused while the workers have a socket each, since a socket left without a
+    worker would queue its connections (change ``--workers`` by restarting the server)."""
+
+    def restart_all(self) -> None:
+        slotted = isinstance(self.sockets, WorkerSockets)
+        if slotted:
+            self.sockets.begin_restart(self.processes)
+        try:
+            super().restart_all()
+        finally:
+            if slotted:
+                self.sockets.end_restart()
+
+    def handle_ttin(self) -> None:
+        if isinstance(self.sockets, WorkerSockets):
+            log.warning("SIGTTIN ignored: the workers have one socket each; restart with another --workers")
+            return
+        super().handle_ttin()
+
+    def handle_ttou(self) -> None:
+        if isinstance(self.sockets, WorkerSockets):
+            log.warning("SIGTTOU ignored: the workers have one socket each; restart with another --workers")
+            return
+        super().handle_ttou()
 
 
 class BoundedProcess(multiprocess.Process):  # type: ignore[misc]
