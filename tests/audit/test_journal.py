@@ -243,3 +243,15 @@ def test_ingest_rows_are_the_same_through_the_driver_and_through_sqlalchemys_own
     assert seen[0] == seen[1]
     assert seen[0][2][6] == "AccessDenied" and seen[0][0][6] is None and seen[0][0][5] is None
     assert [json.loads(row[7])["requestID"] for row in seen[0]] == ["req-1", "req-2", "req-x"]
+
+
+def test_event_ids_are_time_ordered_uuids_of_the_events_own_time() -> None:
+    """eventID is the unique index's key in an ever-growing table: time-ordered (UUID version 7),
+    so inserts land at the index's end however large the table (randomness.uuid7)."""
+    import uuid
+
+    events = [_event(i) for i in range(50)]  # one second apart
+    ids = [e["eventID"] for e in events]
+    assert all(uuid.UUID(x).version == 7 for x in ids)
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert [int(x.replace("-", "")[:12], 16) for x in ids] == [(1_700_000_000 + i) * 1000 for i in range(50)]

@@ -78,3 +78,21 @@ def test_the_remembered_process_id_is_renewed_in_a_forked_child() -> None:
     os.waitpid(child, 0)
     assert seen == real == str(child)
     assert remembered.current() == os.getpid() != child
+
+
+UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def test_uuid7_is_a_version_7_uuid_ordered_by_its_time() -> None:
+    base = 1_796_000_000.0
+    ids = [randomness.uuid7(base + i / 1000) for i in range(2000)]
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert UUID7.match(text) and parsed.version == 7 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
+    assert ids == sorted(ids), "later milliseconds sort later (as text and as bytes)"
+    assert int(ids[0].replace("-", "")[:12], 16) == int(base * 1000)  # the 48-bit Unix milliseconds
+    same = {randomness.uuid7(base) for _ in range(2000)}  # one millisecond: the 74 random bits differ
+    assert len(same) == 2000
+    for odd in (float("nan"), float("inf"), -5.0, 1e30):
+        assert UUID7.match(randomness.uuid7(odd))
+    assert randomness.uuid7(-5.0).startswith("00000000-0000-7")

@@ -24,7 +24,7 @@ from rolebridge import errors
 from rolebridge.caller import Caller
 from rolebridge.clock import iso8601
 from rolebridge.iam.arns import parse_arn, parse_role_arn
-from rolebridge.randomness import uuid4
+from rolebridge.randomness import uuid7
 
 EVENT_VERSION = "1.08"
 HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
@@ -248,7 +248,7 @@ def build_event(*, service: str, action: str, now: float, request_id: str,
         "requestParameters": request_parameters or None,
         "responseElements": response,
         "requestID": request_id,
-        "eventID": uuid4(),
+        "eventID": uuid7(now),  # time-ordered: the key of an ever-growing index (randomness.uuid7)
         "readOnly": read_only,
         "eventType": "AwsApiCall",
         "managementEvent": not data_event,
