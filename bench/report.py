@@ -272,8 +272,10 @@ NOTES = """\
 
 ### The hot path as it stands
 
-- uvicorn with uvloop + httptools (`rolebridge server` asks for them explicitly), `--workers N`
-  forks N processes sharing one listening socket (checked: both workers answer, see RSS rows).
+- uvicorn with uvloop + httptools (`rolebridge server` asks for them explicitly); `--workers N`
+  starts N processes, each serving its own listening socket of the one port (`SO_REUSEPORT`,
+  `http/serving.WorkerSockets`), so the kernel spreads connections over them by address hash; the
+  parent holds every socket, so a dead worker's queue waits for its replacement.
   Read deadlines are lazy: one timer per connection, not three per request (`http/protocol.py`).
 - Each serving process settles its heap once warm (`http/heap.py`): every operation's botocore
   model, input plan and XML writer is built, then `gc.freeze()`, so full collections no longer
@@ -291,11 +293,15 @@ NOTES = """\
   per event-loop iteration the loop shapes that iteration's CloudTrail events (orjson) and hands the
   lines to a writer thread that only appends them to this process's journal segment and
   `fdatasync`s (both release the GIL); each response waits for its line (nothing acknowledged may
-  be lost). A follower process at `nice 10` moves the journal into the `audit_events` table off the
-  request path, a few hundred events per transaction under load; its CPU is the "+ audit indexer"
-  column, measured from the start of each wrk run until it has caught up (`docs/storage.md`).
+  be lost). A follower process at `nice 10`, in the server's session (under the kernel's autogroup
+  a nice value only counts within a session), moves the journal into the `audit_events` table off
+  the request path, a few hundred events per transaction under load, through the driver's own
+  `executemany`; its CPU is the "+ audit indexer" column, measured from the start of each wrk run
+  until it has caught up (`docs/storage.md`). Event IDs are time-ordered UUIDs (version 7), so the
+  table's unique index grows at its end and an insert costs the same at 2 million events as at 0.
 - Random ids, secrets and GCM nonces come from a per-thread 4 KiB block of `os.urandom` (one
-  system call per ~250 values, fork-safe: `randomness.py`).
+  system call per ~250 values, fork-safe: `randomness.py`); fork checks compare the process id kept
+  by `pid.py` (renewed by the at-fork hook), not a `getpid` system call each.
 - Every `POST /` Query call is answered by `http/query_api.QueryEndpoint` in front of Starlette
   (the same `answer_query` as the Starlette route, which still serves GET and POST with a query
   string); XML is written by per-shape writers compiled from botocore's output shapes (text that
@@ -379,42 +385,63 @@ walkthrough fixture copied fresh for every run):
 | AssumeRoleWithWebIdentity, 1 worker pinned, 64 connections | 3,359 req/s, p99 51.8 ms | 4,691 req/s, p99 24.3 ms | +40 % |
 | AssumeRoleWithWebIdentity, 2 workers, 64 connections | 5,240 req/s, p99 27.9 ms | 7,126 req/s, p99 19.5 ms | +36 % |
 
-Why p99 is what it is, measured in the server (per-request timestamps, 1 worker, 64 connections,
-4,700 req/s): the time from a call's audit hand-over to "durable" is 8 ms at p50 and 18 ms at p99,
-while an `fdatasync` here takes 0.2 ms (p99 1 ms). A call waits for the rest of the loop pass it
-was handled in, the next pass (its batch is handed over, written and synced meanwhile) and the
-wake-up: about three passes of ~20 calls each. Without the trail (a measurement-only stub) the same
-server's p99 is 13.5 ms at 4,950 req/s: the trail costs little CPU (its batching offsets its own
-work) but widens the latency spread from ~1.05x to ~1.8x the mean. The mean itself is fixed by
-throughput (wrk is closed-loop: latency ≈ connections ÷ req/s). Tried and not kept, each measured
-against the kept code in alternating runs: syncing on the loop thread itself (4,400-4,520 vs
-4,740 req/s, p99 30 vs 25 ms), handing a batch over as soon as 4/8/16 calls wait (more fsyncs:
-up to +19 % CPU per call, no shorter wait), completing batches from the loop's I/O phase through a
-pipe instead of `call_soon_threadsafe` (p50 wait 7.6 vs 8.2 ms, p99 unchanged), a 0.1-0.5 ms GIL
-switch interval, and the follower at `SCHED_IDLE` (no difference).
+Why p99 was what it was. Measured in the server (per-request timestamps, 1 worker, 64
+connections, 4,700 req/s): from a call's audit hand-over to "durable" is 8 ms at p50 and 18 ms at
+p99, while an `fdatasync` here takes 0.2 ms; a call waits for the rest of its loop pass, the next
+pass and the wake-up. Tried and not kept against that, each measured against the kept code in
+alternating runs: syncing on the loop thread itself (4,400-4,520 vs 4,740 req/s, p99 30 vs 25 ms),
+handing a batch over as soon as 4/8/16 calls wait (up to +19 % CPU per call, no shorter wait),
+completing batches from the loop's I/O phase through a pipe (p50 wait 7.6 vs 8.2 ms, p99
+unchanged), a 0.1-0.5 ms GIL switch interval. But most of the spread was not the trail's wait.
 
-With two workers the connections are not shared evenly: uvicorn's accept (libuv takes every
-pending connection when a worker wakes) split wrk's 64 connections 45/19 on most runs. Two
-one-worker servers given 32 connections each (what an even split looks like) answered 7,370 req/s
-together with p99 ≈ 20 ms, against 6,900-7,100 req/s and p99 22.7 ms for one two-worker server in
-the same sitting. Accepting at most a few connections per loop pass (so a busy worker takes fewer)
-was tried: the mean imbalance over ten runs was unchanged (17 vs 18 connections) and one run split
-62/2, so it was not kept. An even split needs the workers to know each other's connection counts
-(shared memory), or the parent to hand out accepted connections; neither is built.
+Items 10-13 (2026-12-04, 11:47-13:00), side by side against the code before each (a git worktree,
+alternated, a fresh copy of the walkthrough data):
+
+10. **The audit follower was the tail, through autogroup.** With the follower stopped (`SIGSTOP`)
+    for a run, one pinned worker at 64 connections went from p99 28-31 ms and 4,300 req/s to 15-17
+    ms and 5,100 req/s; two workers from p99 24-25 ms to 13-14 ms (+14 % req/s). Renicing it to 19
+    or `SCHED_IDLE` changed nothing; pinning it to the other core did (p99 20 ms). Reason: the server
+    started it in a session of its own, and with the kernel's autogroup scheduling (on here:
+    `kernel.sched_autogroup_enabled=1`) each session is one group sharing the CPU equally with the
+    others; a nice value only ranks processes within their group. The follower now has its own
+    process group in the server's session (`cli/server._start_indexer`): p99 20-21 ms on one worker,
+    16-18 ms against 21-25 ms on two (alternated), and the 5 s runs above no longer show it.
+11. **One socket per worker** (`SO_REUSEPORT`, `http/serving.py`). Splits of 64 connections over two
+    workers, shared socket: 18/46, 37/27, 38/26, 25/39, 23/41, 13/51, 39/25, 38/26 and once 64/0
+    (4,700 req/s that run); per-worker sockets: 28/36, 34/30, 27/37, 38/26, 33/31, 29/35, 32/32,
+    30/34. AssumeRoleWithWebIdentity at two workers, medians of five alternations: 6,389 vs 6,175
+    req/s, p99 24.8 vs 25.5 ms (before item 10, which dominated).
+12. **The follower's cost per event.** Rows as tuples to the driver's `executemany` instead of
+    SQLAlchemy's per-row parameter processing: 16-18 -> 13-14 µs per event in bulk. Event IDs:
+    random UUIDs put each insert on a random page of the unique index, so the cost grew with the
+    table (sqlite3 alone, 20,000 inserts into a 2-million-event, 4 GB table: 42.5 µs per event, 30.8
+    with the four other indexes dropped, against 12.5 on an empty table); time-ordered (version 7)
+    IDs: 10.4 µs at 2 million. A bench run writes about 2 million events, so its later rounds paid
+    the growth: the "+ audit indexer" column went from 23-28 to 14-18 µs per request.
+13. **`getpid` system calls**: seven per AssumeRoleWithWebIdentity (strace), from the fork checks of
+    the random blocks, the audit writer and the lookup cache's connection; now `pid.py`. In-process
+    CPU per call 145.8 -> 142.5 µs (AssumeRoleWithWebIdentity), 67.2 -> 64.7 µs (GetCallerIdentity).
+
+Tried and not kept in the same sitting: writing a response's headers with its body in one
+transport write (one TLS record and one send instead of two): server CPU per call unchanged (195 vs
+196 µs AssumeRoleWithWebIdentity, 109 vs 109 µs GetCallerIdentity, three alternations); pre-zeroed
+journal segments against the tail (p99 28 vs 28 ms: the tail was not the `fdatasync`); SQLite
+`synchronous=OFF`/`NORMAL` in the follower (p99 29-30 vs 32 ms).
 
 What would change it further, in order of effect:
 1. The request path is a few dozen steps of 1-20 µs in the interpreter: RSA verify ~19 µs,
    credential minting ~7 µs, XML ~7 µs, Query decoding ~8 µs, trust evaluation ~4 µs, the audit
    event ~11 µs and its hand-off, and the handler code between them. Through the server an
-   AssumeRoleWithWebIdentity costs ~190 µs of CPU on one worker, of which ~45 µs is uvicorn, TLS
-   and the loop (the floor app's whole cost is ~43 µs). The 25 %-of-floor target needs ~4x the
-   floor's cost per call, ~170 µs for everything including the audit follower; the 35 % target
-   for GetCallerIdentity ~120 µs. CPython is near that for GetCallerIdentity and above it for
-   AssumeRoleWithWebIdentity; a compiled request path (or PyPy, which Debian ships only for
-   Python 3.9) would be the next step, which this project has not taken.
-2. The audit trail's latency spread (above): a durable answer waits about three loop passes.
-3. Even connection sharing between workers (above): ~5 % throughput and ~2-3 ms of p99 at 2
-   workers.
+   AssumeRoleWithWebIdentity costs ~195 µs of CPU on one worker, of which ~50 µs is uvicorn, TLS
+   and the loop (the floor app's whole cost is ~40 µs). On these two cores, shared with wrk and the
+   follower, the 25 %-of-floor target needs about 9,100 req/s at two workers: ~165 µs per call for
+   the workers and the follower together, against ~245 now; the 35 % target for GetCallerIdentity
+   ~110 µs against ~150. That is a quarter to a third of the interpreter's work: a compiled request
+   path (Cython or mypyc on the hot modules, or PyPy, which Debian ships only for Python 3.9), or
+   an HTTP/1.1 protocol of our own in place of uvicorn's Python one, which this project has not
+   taken on.
+2. The audit trail's wait (above): a durable answer waits about three loop passes; p99 is now
+   ~2x the mean at two workers.
 
 ### Fixed on the way
 
@@ -424,7 +451,12 @@ requested by name (falling back to asyncio / h11 only when not installed).
 
 A connection that never finished its TLS handshake was held for asyncio's 60 s default (the read
 deadlines start after the handshake); the handshake now has the header deadline, in the server
-process and in each worker (`http/serving.py`)."""
+process and in each worker (`http/serving.py`).
+
+`--workers N` with per-worker sockets: uvicorn's rolling restart (SIGHUP) and SIGTTIN/SIGTTOU could
+leave a socket without a worker, whose share of connections would wait unanswered;
+`http/serving.SlottedMultiprocess` gives each new worker the slot of the one it replaces and
+refuses the two resizing signals (found in review; tests drive uvicorn's own supervisor flows)."""
 
 
 if __name__ == "__main__":
