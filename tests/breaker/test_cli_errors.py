@@ -43,3 +43,20 @@ def test_run_of_a_missing_program_is_one_line(server: Server, tmp_path: Path) ->
     assert res.returncode == 1
     assert "Traceback" not in res.stderr
     assert f"error: No such file or directory: {missing}" in res.stderr
+
+
+@pytest.mark.parametrize("command", [("lint", "{f}", "--data-dir", "{d}"), ("policy", "evaluate", "{f}"),
+                                     ("account", "guardrail", "put", "444444444444", "g", "{f}", "--data-dir", "{d}"),
+                                     ("explain", "arn:aws:iam::444444444444:role/r", "--token", "{f}",
+                                      "--trust-policy", "{f}", "--data-dir", "{d}")])
+def test_every_file_or_stdin_option_reads_the_same_way(tmp_path: Path, command: tuple[str, ...]) -> None:
+    """One reader (cli/options.read_source) behind every "FILE or -" option: a missing file and bytes
+    that are not UTF-8 are each one error line, never a traceback, whichever command reads them."""
+    bad = tmp_path / "latin1.json"
+    bad.write_bytes(b'{"Version": "2012-10-17", "Statement": [{"Sid": "caf\xe9"}]}')
+    for path, expected in ((tmp_path / "missing.json", "No such file or directory"), (bad, "is not UTF-8 text")):
+        args = [a.format(f=path, d=tmp_path / "data") for a in command]
+        res = rolebridge(*args, tmp_path=tmp_path)
+        assert res.returncode in (1, 2), (args, res.returncode, res.stderr)
+        assert "Traceback" not in res.stderr and res.stderr.count("\n") <= 2, res.stderr
+        assert res.stderr.startswith("error: ") and expected in res.stderr, (args, res.stderr)

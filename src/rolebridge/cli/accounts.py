@@ -7,27 +7,14 @@ the account they limit must not be able to lift them, just as a member account c
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from rolebridge.cli.options import DatabaseUrl, DataDir, Json, console, print_json
+from rolebridge.cli.options import DatabaseUrl, DataDir, Json, console, print_json, read_source
 
 AccountArg = Annotated[str, typer.Argument(help="12-digit account ID.")]
 NameArg = Annotated[str, typer.Argument(help="Guardrail name (1-128 of letters, digits, +=,.@_-).")]
-
-
-def read_document(source: str) -> str:
-    """The policy text of FILE, or of stdin for ``-``; a missing file is reported by ``main`` in one line."""
-    from rolebridge import errors
-
-    data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise errors.ValidationError(f"{'stdin' if source == '-' else source} is not UTF-8 text") from exc
 
 
 def register(app: typer.Typer) -> None:
@@ -63,7 +50,7 @@ def register(app: typer.Typer) -> None:
         from rolebridge.bootstrap import open_services
         from rolebridge.iam.guardrails import allows_anything, list_guardrails, put_guardrail
 
-        document = read_document(source)
+        document = read_source(source)
         services = open_services(data_dir, database_url)
         view, created = put_guardrail(services, account_id, name, document)
         if json_out:

@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from rolebridge.cli.options import DatabaseUrl, DataDir, Json, console, print_json
-
-
-def _read(path: str) -> str:
-    from rolebridge import errors
-
-    try:
-        return sys.stdin.read() if path == "-" else Path(path).read_text()
-    except OSError as exc:
-        raise errors.ValidationError(f"Cannot read {path}: {exc.strerror}") from exc
+from rolebridge.cli.options import DatabaseUrl, DataDir, Json, console, print_json, read_source
 
 
 def _session_from_token(token: str) -> str | None:
@@ -116,7 +106,7 @@ def register(app: typer.Typer) -> None:
                                          "--trust-policy, --provider-url, --client-id, --thumbprint and "
                                          "--provider-account.")
         if token is not None:
-            jwt = _read(token).strip()
+            jwt = read_source(token).strip()
         elif cluster and project and environment:
             if offline:
                 raise errors.ValidationError("Offline mode needs --token (a cluster's token needs its data dir).")
@@ -147,7 +137,7 @@ def register(app: typer.Typer) -> None:
                     raise errors.ValidationError("Give --provider-account (the role ARN names none).")
                 providers.append(OfflineProvider(provider_url, account, tuple(client_id or ["sts.amazonaws.com"]),
                                                  tuple(thumbprint or [])))
-            doc: Any = _read(str(trust_policy)) if trust_policy else None
+            doc: Any = read_source(str(trust_policy)) if trust_policy else None
             keys = json.loads(jwks.read_text()) if jwks else None
             expl = explain_offline(token=jwt, role_arn=arn, session_name=session_name or _session_from_token(jwt)
                                    or "rolebridge-explain", trust_policy=doc, providers=providers,

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import json
-import sys
 import urllib.parse
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from rolebridge.cli.options import DatabaseUrl, DataDir, Json, console, print_json
+from rolebridge.cli.options import DatabaseUrl, DataDir, Json, console, print_json, read_source
 
 
 def _from_file(path: str) -> Any:
     from rolebridge import errors
 
+    text = read_source(path)  # an unreadable file: its OSError, printed by ``main``
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text()
         doc = json.loads(text)
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:
         raise errors.ValidationError(f"{path}: not a readable JSON policy ({exc})") from exc
     if isinstance(doc, dict) and "Role" in doc:
         doc = doc["Role"]

@@ -29,3 +29,20 @@ err_console = Console(stderr=True, width=_width(sys.stderr))
 
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def read_source(source: str) -> str:
+    """The text of FILE, or of stdin for ``-``, as strict UTF-8 (what every "FILE or -" option reads).
+
+    An unreadable file raises its ``OSError`` (``main`` prints it in one line); bytes that are not
+    UTF-8 raise ``ValidationError``.
+    """
+    from pathlib import Path
+
+    from rolebridge import errors
+
+    data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise errors.ValidationError(f"{'stdin' if source == '-' else source} is not UTF-8 text") from exc

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -55,14 +53,15 @@ class InputError(Exception):
 
 
 def _read(source: str) -> str:
-    if source == "-":
-        return sys.stdin.read()
+    from rolebridge import errors
+    from rolebridge.cli.options import read_source
+
     try:
-        return Path(source).read_text(encoding="utf-8")
+        return read_source(source)
     except OSError as exc:
         raise InputError(f"cannot read {source}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{source} is not UTF-8 text") from exc
+    except errors.ValidationError as exc:
+        raise InputError(exc.message) from exc
 
 
 def _fail(message: str) -> NoReturn:
