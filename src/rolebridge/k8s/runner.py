@@ -201,14 +201,21 @@ class KubernetesRunner:
         return None
 
     def cancel(self, namespace: str, name: str, service_account: str) -> None:
+        self.delete_job(namespace, name)
+        self.delete_service_account(namespace, service_account)
+
+    def cleanup(self, namespace: str, service_account: str) -> None:
+        """After the Job ended: the run's service account goes (the Job has a TTL)."""
+        self.delete_service_account(namespace, service_account)
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        """The Job and, before it is gone, its pods (foreground propagation)."""
         from kubernetes.client import V1DeleteOptions
 
         self.batch.delete_namespaced_job(name, namespace, body=V1DeleteOptions(propagation_policy="Foreground"),
                                          _request_timeout=REQUEST_TIMEOUT)
-        self.core.delete_namespaced_service_account(service_account, namespace, _request_timeout=REQUEST_TIMEOUT)
 
-    def cleanup(self, namespace: str, service_account: str) -> None:
-        """After the Job ended: the run's service account goes (the Job has a TTL)."""
+    def delete_service_account(self, namespace: str, service_account: str) -> None:
         self.core.delete_namespaced_service_account(service_account, namespace, _request_timeout=REQUEST_TIMEOUT)
 
 
@@ -268,14 +275,9 @@ def release_placement(placement: dict[str, Any], service_account: str) -> str | 
         runner = KubernetesRunner.connect(None if context == "in-cluster" else context)
     except errors.AWSError as exc:
         return f"Job {namespace}/{job} not deleted ({exc.message}); {manual}"
-    from kubernetes.client import V1DeleteOptions
-
     failures = []
-    for what, call in (("Job", lambda: runner.batch.delete_namespaced_job(
-                            job, namespace, body=V1DeleteOptions(propagation_policy="Foreground"),
-                            _request_timeout=REQUEST_TIMEOUT)),
-                       ("service account", lambda: runner.core.delete_namespaced_service_account(
-                            service_account, namespace, _request_timeout=REQUEST_TIMEOUT))):
+    for what, call in (("Job", lambda: runner.delete_job(namespace, job)),
+                       ("service account", lambda: runner.delete_service_account(namespace, service_account))):
         try:
             call()
         except Exception as exc:  # any failure is reported, none may stop the record from ending
