@@ -363,3 +363,24 @@ def test_project_file_runner_settings_are_checked_and_layered() -> None:
     bare = parse_project({"project": PROJECT, "jobs": {"a": {"command": "true", "runner": "kubernetes"}}})
     with pytest.raises(errors.ValidationError, match="job cross_account_sample/a runs on Kubernetes but names no image"):
         choose_runner({}, bare.jobs["a"], bare, environment="dev", project_name=PROJECT)
+
+
+def test_release_placement_deletes_what_is_there_and_says_how_to_finish_otherwise(
+        kube: Kube, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `runs cancel` and the orphan reaper call for a Kubernetes run whose supervisor is gone."""
+    from rolebridge.k8s.runner import release_placement
+
+    monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig))
+    placement = {"runner": "kubernetes", "context": "fake", "namespace": "dev", "job": "rb-orphan"}
+    kube.fake.objects["jobs/dev/rb-orphan"] = {"kind": "Job"}
+    kube.fake.objects["serviceaccounts/dev/sa-orphan"] = {"kind": "ServiceAccount"}
+    assert release_placement(placement, "sa-orphan") is None
+    assert [p for p, _ in kube.fake.sent("DELETE", "jobs")] == ["/apis/batch/v1/namespaces/dev/jobs/rb-orphan"]
+    assert [p for p, _ in kube.fake.sent("DELETE", "serviceaccounts")] == [
+        "/api/v1/namespaces/dev/serviceaccounts/sa-orphan"]
+    assert "jobs/dev/rb-orphan" not in kube.fake.objects and "serviceaccounts/dev/sa-orphan" not in kube.fake.objects
+    assert release_placement(placement, "sa-orphan") is None  # already gone (404): nothing left to do
+
+    note = release_placement({**placement, "context": "elsewhere"}, "sa-orphan")  # an unreachable API server
+    assert note is not None and "not deleted" in note
+    assert "`kubectl delete job rb-orphan -n dev`" in note and "`kubectl delete serviceaccount sa-orphan -n dev`" in note
