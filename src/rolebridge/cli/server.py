@@ -171,6 +171,7 @@ def _serve(data_dir: str | None, database_url: str | None, host: str, port: int,
 
     from rolebridge.bootstrap import open_services
     from rolebridge.http.app import create_app
+    from rolebridge.http.protocol import KEEP_ALIVE_TIMEOUT
     from rolebridge.platform.control import start_control
 
     sockets = _listening_sockets(host, port, workers)
@@ -189,7 +190,7 @@ def _serve(data_dir: str | None, database_url: str | None, host: str, port: int,
         # httptools with read deadlines (http/protocol.py: slow clients cannot hold connections forever)
         http="rolebridge.http.protocol:DeadlineHttpToolsProtocol" if _best("httptools", "h11") == "httptools"
         else "h11", lifespan="off",
-        timeout_keep_alive=30, limit_concurrency=4096, timeout_graceful_shutdown=10,
+        timeout_keep_alive=KEEP_ALIVE_TIMEOUT, limit_concurrency=4096, timeout_graceful_shutdown=10,
         # the peer address is the client's: uvicorn would otherwise take X-Forwarded-For from any
         # loopback client, letting a local job choose its own aws:SourceIp (and its audit address)
         proxy_headers=False,

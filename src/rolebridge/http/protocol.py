@@ -20,19 +20,27 @@ It also reports the connection's TLS parameters in each request's scope as the A
 (``scope["extensions"]["tls"]``, asgiref's "TLS Extension": ``tls_version`` 0x0303 for TLS 1.2,
 0x0304 for TLS 1.3, ...), read from the connection's ``ssl_object``; uvicorn itself does not set it.
 S3's ``s3:TlsVersion`` condition key comes from there (``s3/authz.py``). Over the h11 fallback the
-extension is absent, and so is the key. Both are 30 s (``ROLEBRIDGE_HEADER_TIMEOUT`` and
-``ROLEBRIDGE_BODY_IDLE_TIMEOUT`` override them). Passed to uvicorn as ``Config(http=...)``; it must be
-importable by name for ``--workers N``.
+extension is absent, and so is the key. Both deadlines are 30 s (``ROLEBRIDGE_HEADER_TIMEOUT`` and
+``ROLEBRIDGE_BODY_IDLE_TIMEOUT`` override them), as is the keep-alive idle time after an answer
+(``ROLEBRIDGE_KEEP_ALIVE_TIMEOUT``, given to uvicorn as ``timeout_keep_alive`` and kept lazily here
+too). Passed to uvicorn as ``Config(http=...)``; it must be importable by name for ``--workers N``.
+
+``POST /`` Query calls with a small body are answered without uvicorn's ASGI cycle
+(``http/query_cycle.py`` says why); every other request takes uvicorn's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import ssl
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from rolebridge.http.query_api import QueryEndpoint, Wire
+from rolebridge.http.query_cycle import MAX_FAST_BODY, QueryCycle
 
 
 def _seconds(name: str, default: float) -> float:
@@ -46,6 +54,7 @@ def _seconds(name: str, default: float) -> float:
 
 HEADER_TIMEOUT = _seconds("ROLEBRIDGE_HEADER_TIMEOUT", 30.0)
 BODY_IDLE_TIMEOUT = _seconds("ROLEBRIDGE_BODY_IDLE_TIMEOUT", 30.0)
+KEEP_ALIVE_TIMEOUT = _seconds("ROLEBRIDGE_KEEP_ALIVE_TIMEOUT", 30.0)
 
 
 _TLS_VERSIONS = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
@@ -71,21 +80,29 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: float | None = None  # loop time past which the connection is aborted
+        self._idle_until: float | None = None  # kept alive with nothing asked: closed at this loop time
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0  # when ``_timer`` fires (loop time)
         self._in_body = False
         self._stopping = False
         self._tls: dict[str, Any] | None = None
+        # Query calls answered without uvicorn's ASGI cycle (http/query_cycle.py), when the app is ours
+        self._endpoint = self.app if isinstance(self.app, QueryEndpoint) else None
+        self._fast_pending: QueryCycle | None = None  # a fast call waiting for the rest of its body
+        self._reset_context = bool(getattr(self.config, "reset_contextvars", False))
 
     # -- deadlines ---------------------------------------------------------------------------------
     def _arm(self, seconds: float) -> None:
         deadline = self.loop.time() + seconds
         self._deadline = deadline
-        if self._timer is not None and self._timer_at <= deadline:
-            return  # it fires first and will sleep again until the deadline
+        self._wake_by(deadline)
+
+    def _wake_by(self, when: float) -> None:
+        if self._timer is not None and self._timer_at <= when:
+            return  # it fires first and will sleep again until what is due
         if self._timer is not None:
             self._timer.cancel()
-        self._timer, self._timer_at = self.loop.call_later(seconds, self._check), deadline
+        self._timer, self._timer_at = self.loop.call_at(when, self._check), when
 
     def _disarm(self) -> None:
         self._deadline = None  # a pending timer finds nothing to do
@@ -98,11 +115,16 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
 
     def _check(self) -> None:
         self._timer = None
+        now = self.loop.time()
+        idle_until = self._idle_until
+        if idle_until is not None and idle_until <= now:  # uvicorn's keep-alive timeout: a graceful close
+            self._idle_until = idle_until = None
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.close()
         if self._deadline is None:
             return
-        left = self._deadline - self.loop.time()
-        if left > 0:
-            self._timer, self._timer_at = self.loop.call_later(left, self._check), self._deadline
+        if self._deadline > now:
+            self._wake_by(self._deadline if idle_until is None else min(idle_until, self._deadline))
             return
         self._expired()
 
@@ -123,8 +145,12 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
         super().connection_lost(exc)
+        pending, self._fast_pending = self._fast_pending, None
+        if pending is not None:  # its body will not come: answered (to no one) and recorded as incomplete
+            self._start(pending)
 
     def on_message_begin(self) -> None:
+        self._idle_until = None
         super().on_message_begin()
         if self._tls is not None:
             self.scope["extensions"] = {"tls": self._tls}  # type: ignore[typeddict-unknown-key]
@@ -132,26 +158,103 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             self._arm(HEADER_TIMEOUT)
 
     def on_headers_complete(self) -> None:
-        super().on_headers_complete()
+        if self._endpoint is None or not self._fast_query():
+            super().on_headers_complete()
         self._in_body = True
         self._arm(BODY_IDLE_TIMEOUT)
 
     def on_body(self, body: bytes) -> None:
-        super().on_body(body)
+        cycle = self.cycle
+        if type(cycle) is QueryCycle:
+            cycle.body.append(body)  # at most MAX_FAST_BODY: llhttp holds the body to its Content-Length
+        else:
+            super().on_body(body)
         self._arm(BODY_IDLE_TIMEOUT)
 
     def on_message_complete(self) -> None:
-        super().on_message_complete()
+        cycle = self.cycle
+        if type(cycle) is QueryCycle:
+            cycle.body_complete()
+            if self._fast_pending is cycle:
+                self._fast_pending = None
+                self._start(cycle)
+        else:
+            super().on_message_complete()
         self._in_body = False
         self._disarm()
 
+    # -- Query calls without the ASGI cycle (http/query_cycle.py) ----------------------------------
+    def _fast_query(self) -> bool:
+        """Take this request as a ``QueryCycle`` if it is a plain Query call; else uvicorn's path does.
+
+        The scope gets what uvicorn's ``on_headers_complete`` would give it, so the endpoint's own
+        ``takes`` decides, as it does on the ASGI path.
+        """
+        parser = self.parser
+        if self.url != b"/" or self.expect_100_continue or self.root_path or parser.get_method() != b"POST" \
+                or parser.should_upgrade():
+            return False
+        length = None
+        for name, value in self.headers:
+            if name == b"content-length":
+                length = value
+            elif name == b"transfer-encoding":
+                return False
+        if length is None or not length.isdigit() or int(length) > MAX_FAST_BODY:
+            return False
+        limit = self.limit_concurrency
+        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
+            return False  # uvicorn's path answers 503
+        http_version = parser.get_http_version()
+        scope = self.scope
+        scope["method"] = "POST"
+        if http_version != "1.1":
+            scope["http_version"] = http_version
+        scope["path"], scope["raw_path"], scope["query_string"] = "/", b"/", b""
+        endpoint = self._endpoint
+        assert endpoint is not None
+        if not endpoint.takes(scope):
+            return False
+        cycle = QueryCycle(endpoint, Wire.from_scope(scope), transport=self.transport, flow=self.flow,
+                           default_headers=self.server_state.default_headers,
+                           keep_alive=http_version != "1.0" and parser.should_keep_alive(),
+                           on_response=self.on_response_complete, loop=self.loop)
+        previous, self.cycle = self.cycle, cycle  # type: ignore[assignment]
+        if previous is None or previous.response_complete:
+            self._fast_pending = cycle  # started once its body is in
+        else:  # pipelined behind a call still being answered: uvicorn's queue starts it in turn
+            self.flow.pause_reading()
+            self.pipeline.appendleft((cycle, None))  # type: ignore[arg-type]
+        return True
+
+    def _start(self, cycle: Any, app: Any = None) -> None:
+        """Run a cycle (ours or uvicorn's) as uvicorn does: a task the server waits for when it stops."""
+        if self._reset_context:  # uvicorn's opt-in: each request in a fresh context
+            task = self.loop.create_task(cycle.run_asgi(app), context=contextvars.Context())
+        else:
+            task = self.loop.create_task(cycle.run_asgi(app))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
+
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        """uvicorn's, with its keep-alive timeout kept lazily too (it armed and cancelled a timer per
+        request): an idle connection is closed ``timeout_keep_alive`` after its last answer, and
+        aborted ``HEADER_TIMEOUT`` later if that close does not finish."""
+        self.server_state.total_requests += 1
+        transport = self.transport
         if self._stopping:  # answered during a shutdown: nothing more will come on this connection
-            self.transport.abort()
+            transport.abort()
             return
-        if self.transport is not None and not self.transport.is_closing() and not self._in_body:
+        if transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:  # a pipelined request waited for this answer
+            cycle, app = self.pipeline.pop()
+            self._start(cycle, app)
+        elif not self._in_body:
             self._arm(HEADER_TIMEOUT + self.timeout_keep_alive)  # keep-alive idle, then the next headers
+            self._idle_until = idle_until = self.loop.time() + self.timeout_keep_alive
+            self._wake_by(idle_until)
 
     def shutdown(self) -> None:
         """A stopping server drops what it will not answer at once, and what it has answered.

@@ -9,7 +9,7 @@ import dataclasses
 import inspect
 import logging
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,9 +217,17 @@ class QueryEndpoint:
     def __init__(self, app: ASGIApp, services: Services, is_s3: Callable[[Scope], bool]) -> None:
         self.app, self.services, self.is_s3 = app, services, is_s3
 
+    def takes(self, scope: Scope) -> bool:
+        """Whether a request is a Query call: ``POST /`` with no query string that is not S3's."""
+        return not (scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") != "/"
+                    or scope.get("raw_path", b"/") != b"/" or scope.get("query_string") or self.is_s3(scope))
+
+    def answer(self, wire: Wire, body: bytes | Exception) -> Coroutine[Any, Any, Answer]:
+        """The call's answer (``answer_query``); the protocol's fast path (``http/query_cycle.py``) calls it."""
+        return answer_query(self.services, wire, body)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") != "/"
-                or scope.get("raw_path", b"/") != b"/" or scope.get("query_string") or self.is_s3(scope)):
+        if not self.takes(scope):
             await self.app(scope, receive, send)
             return
         wire = Wire.from_scope(scope)
