@@ -211,8 +211,10 @@ def _serve(data_dir: str | None, database_url: str | None, host: str, port: int,
     control = start_control(services, sts_url=f"https://127.0.0.1:{port}", ca_bundle=str(paths.ca_pem))
     server = _server_class(uvicorn)(config, on_ready=lambda: _write_server_json(services, port),
                                     before_shutdown=control.close)
-    print(f"rolebridge server on https://{host}:{port} (public URL {services.public_url}, data {paths.data_dir})",
-          file=sys.stderr, flush=True)
+    from rolebridge.compiled import summary
+
+    print(f"rolebridge server on https://{host}:{port} (public URL {services.public_url}, data {paths.data_dir}; "
+          f"{summary()})", file=sys.stderr, flush=True)
     try:
         if workers > 1:
             import inspect

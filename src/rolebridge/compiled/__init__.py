@@ -1,0 +1,155 @@
+"""The request path compiled by Cython, and the guard that runs a compiled module only while it is current.
+
+Why: an AssumeRoleWithWebIdentity or a signed GetCallerIdentity is a few dozen steps of 1-20 µs in
+the interpreter (decode, SigV4, token checks, trust evaluation, credentials, XML, the audit event),
+and the interpreter's own dispatch is a large part of each. Compiled by Cython, the same source
+runs with ~10-25 % less CPU per call through the server (``docs/benchmarks.md`` has the side by
+side figures). Nothing is written for Cython: ``annotation_typing`` is off, so annotations stay
+hints and every module keeps Python's semantics, and the interpreted source stays the reference.
+
+How:
+- ``python -m rolebridge.compiled build`` (run by ``make``; ``build.py``) compiles ``HOT_MODULES`` in
+  place (an extension module beside each source) and writes ``manifest.json``: the SHA-256 of each source it
+  compiled. It rebuilds only what changed, and a failed build leaves the sources in charge.
+- ``Guard``, installed by ``rolebridge/__init__.py`` before any submodule is imported, decides for
+  every ``rolebridge.*`` import with an extension beside it: the extension is used only if the
+  manifest holds the digest of the source as it is now. A source edited since the build (a
+  developer running pytest without ``make``) is imported as source, never as the stale build.
+- ``ROLEBRIDGE_COMPILED=0`` imports every module from source (profilers see Python frames; the
+  benchmarks measure both).
+- ``python -m rolebridge.compiled status`` says which modules run compiled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # src/rolebridge
+MANIFEST = "compiled/manifest.json"
+SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]  # this interpreter's, e.g. .cpython-311-x86_64-linux-gnu.so
+
+# The modules every Query call runs through (found by tracing AssumeRoleWithWebIdentity and a signed
+# GetCallerIdentity in-process), the HTTP protocol around them, and the audit trail's writer.
+HOT_MODULES: tuple[str, ...] = (
+    "rolebridge.audit.events", "rolebridge.audit.journal", "rolebridge.audit.writer",
+    "rolebridge.caller", "rolebridge.clock", "rolebridge.context", "rolebridge.errors", "rolebridge.fastjson",
+    "rolebridge.http.authn", "rolebridge.http.errors", "rolebridge.http.models", "rolebridge.http.protocol",
+    "rolebridge.http.query", "rolebridge.http.query_api", "rolebridge.http.query_cycle", "rolebridge.http.sigv4",
+    "rolebridge.http.xml",
+    "rolebridge.iam.arns", "rolebridge.iam.authorize", "rolebridge.iam.guardrails", "rolebridge.iam.ids",
+    "rolebridge.lookup_cache", "rolebridge.memo", "rolebridge.pid",
+    "rolebridge.policy.compiled", "rolebridge.policy.conditions", "rolebridge.policy.evaluation",
+    "rolebridge.policy.model", "rolebridge.policy.patterns", "rolebridge.policy.principals",
+    "rolebridge.randomness", "rolebridge.s3.addressing", "rolebridge.s3.app", "rolebridge.services",
+    "rolebridge.store.server_key",
+    "rolebridge.sts.caller_identity", "rolebridge.sts.credentials", "rolebridge.sts.session_policy",
+    "rolebridge.sts.session_rules", "rolebridge.sts.trace", "rolebridge.sts.web_identity",
+    "rolebridge.tokens._jose", "rolebridge.tokens.claims", "rolebridge.tokens.verifier",
+)
+
+DIRECTIVES = {"language_level": 3, "binding": True, "annotation_typing": False, "embedsignature": False}
+
+
+def enabled() -> bool:
+    return os.environ.get("ROLEBRIDGE_COMPILED", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def source_of(name: str, root: Path = PACKAGE_DIR) -> Path:
+    """``rolebridge.http.query`` -> ``<root>/http/query.py``."""
+    return root.joinpath(*name.split(".")[1:]).with_suffix(".py")
+
+
+def read_manifest(root: Path = PACKAGE_DIR) -> dict[str, str]:
+    """Module name -> digest of the source its extension was built from ({} when there is no build)."""
+    try:
+        data = json.loads((root / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+    modules = data.get("modules") if isinstance(data, dict) and data.get("suffix") == SUFFIX else None
+    return {k: v for k, v in modules.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(
+        modules, dict) else {}
+
+
+class Guard(importlib.abc.MetaPathFinder):
+    """For ``rolebridge.*``: an extension module is imported only when built from the current source."""
+
+    def __init__(self, root: Path = PACKAGE_DIR) -> None:
+        self.root = root
+        self._manifest: dict[str, str] | None = None
+        self.compiled: list[str] = []  # modules imported from their extension, in import order
+        self.stale: list[str] = []  # modules with an extension that was not used (source changed, or none listed)
+
+    def manifest(self) -> dict[str, str]:
+        if self._manifest is None:
+            self._manifest = read_manifest(self.root)
+        return self._manifest
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: Any = None) -> Any:
+        if not fullname.startswith("rolebridge.") or not path:
+            return None
+        leaf = fullname.rpartition(".")[2]
+        for entry in path:
+            extension = os.path.join(entry, leaf + SUFFIX)
+            if not os.path.exists(extension):
+                continue
+            source = os.path.join(entry, leaf + ".py")
+            if not os.path.exists(source):
+                return None  # an extension with no source: not ours to judge
+            expected = self.manifest().get(fullname)
+            if enabled() and expected is not None and expected == digest(Path(source)):
+                self.compiled.append(fullname)
+                return importlib.util.spec_from_file_location(fullname, extension)
+            if enabled():
+                self.stale.append(fullname)
+            return importlib.util.spec_from_file_location(fullname, source)
+        return None
+
+
+def install(root: Path = PACKAGE_DIR) -> Guard:
+    """Put the guard first on ``sys.meta_path`` (once)."""
+    for finder in sys.meta_path:
+        if isinstance(finder, Guard):
+            return finder
+    guard = Guard(root)
+    sys.meta_path.insert(0, guard)
+    return guard
+
+
+def status(root: Path = PACKAGE_DIR) -> dict[str, str]:
+    """Each hot module: ``compiled`` (a current build), ``stale`` (built from another source) or ``source``."""
+    manifest = read_manifest(root)
+    out: dict[str, str] = {}
+    for name in HOT_MODULES:
+        source = source_of(name, root)
+        built = source.with_name(source.stem + SUFFIX)
+        if not built.exists() or name not in manifest:
+            out[name] = "source"
+        elif manifest[name] != digest(source):
+            out[name] = "stale"
+        else:
+            out[name] = "compiled" if enabled() else "source (ROLEBRIDGE_COMPILED=0)"
+    return out
+
+
+def summary(root: Path = PACKAGE_DIR) -> str:
+    """One line for logs and benchmark reports."""
+    states = status(root)
+    n = sum(1 for s in states.values() if s == "compiled")
+    if n == len(states):
+        return f"compiled request path: all {n} hot modules (Cython)"
+    if not enabled():
+        return "interpreted request path (ROLEBRIDGE_COMPILED=0)"
+    return f"compiled request path: {n} of {len(states)} hot modules (run `make` to build the rest)"
