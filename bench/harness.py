@@ -208,6 +208,22 @@ def start_server(label: str, argv: list[str], port: int, logs: Path, *, cpus: st
     return server
 
 
+def pin_workers(server: RunningServer, timeout: float = 30) -> None:
+    """Put worker i (by pid order) and all its threads on CPU i of this process's CPUs, round robin."""
+    cpus = sorted(os.sched_getaffinity(0))
+    deadline = time.monotonic() + timeout
+    while len(server.worker_pids()) < server.workers:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{server.label}: {server.workers} workers expected to pin")
+        time.sleep(0.1)
+    for i, pid in enumerate(sorted(server.worker_pids())):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                os.sched_setaffinity(int(task.name), {cpus[i % len(cpus)]})
+            except OSError:
+                continue
+
+
 # -- wrk --------------------------------------------------------------------------------------------
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}

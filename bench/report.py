@@ -32,6 +32,13 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}x" if a / b < 10 else f"{a / b:.0f}x"
 
 
+def floor_https(results: dict[str, Any], w: int, op: str, c: int) -> dict[str, Any] | None:
+    """The HTTPS floor at ``w`` workers: the better of its runs with workers floating and pinned."""
+    rows = [r for r in (_get(results, f"floor-https-{w}w", op, c), _get(results, f"floor-https-pinned-{w}w", op, c))
+            if r]
+    return max(rows, key=lambda r: r["rps"]) if rows else None
+
+
 def main_table(results: dict[str, Any]) -> list[str]:
     lines = ["| operation | conns | workers | rolebridge req/s | p50 ms | p99 ms | server CPU µs/req "
              "| + audit indexer CPU µs/req | floor HTTPS req/s | floor HTTP req/s | moto req/s (p50 / p99 ms) "
@@ -41,7 +48,7 @@ def main_table(results: dict[str, Any]) -> list[str]:
         for c in (8, 64):
             for w in (1, 2):
                 rb = _get(results, f"rolebridge-{w}w", op, c)
-                fh = _get(results, f"floor-https-{w}w", op, c)
+                fh = floor_https(results, w, op, c)
                 fp = _get(results, f"floor-http-{w}w", op, c)
                 mo = _get(results, "moto-1w", op, c)
                 lines.append(
@@ -55,8 +62,10 @@ def main_table(results: dict[str, Any]) -> list[str]:
 
 
 def best(results: dict[str, Any], prefix: str, op: str, c: int) -> tuple[dict[str, Any] | None, int]:
-    """The better of the 1- and 2-worker rows (what the machine can serve), and its worker count."""
-    rows = [(_get(results, f"{prefix}-{w}w", op, c), w) for w in (1, 2)]
+    """The better of the 1- and 2-worker rows (what the machine can serve), and its worker count; for
+    the HTTPS floor, of its floating and pinned workers too."""
+    rows = [(floor_https(results, w, op, c) if prefix == "floor-https" else _get(results, f"{prefix}-{w}w", op, c), w)
+            for w in (1, 2)]
     rows = [(r, w) for r, w in rows if r]
     if not rows:
         return None, 0
@@ -97,6 +106,24 @@ def targets(results: dict[str, Any]) -> list[str]:
         f"| peak RSS < 150 MB per worker | {_fmt(max(rss) if rss else None, 1)} MB | 150 MB "
         f"| {_fmt(max(rss) / 150 * 100 if rss else None)}% | {verdict(None if not rss else max(rss) < 150)} |",
     ]
+
+
+def variants_table(results: dict[str, Any]) -> list[str]:
+    """Two workers, 64 connections: rolebridge compiled vs interpreted, the floor floating vs pinned."""
+    lines = ["| operation | rolebridge compiled, pinned | rolebridge interpreted, pinned | compiled ÷ interpreted "
+             "| floor HTTPS floating | floor HTTPS pinned |", "|---|---|---|---|---|---|"]
+    for op in OPS:
+        rb = _get(results, "rolebridge-2w", op, 64)
+        ri = _get(results, "rolebridge-interpreted-2w", op, 64)
+        ff = _get(results, "floor-https-2w", op, 64)
+        fp = _get(results, "floor-https-pinned-2w", op, 64)
+
+        def cell(r: dict[str, Any] | None) -> str:
+            return f"{_fmt(r['rps'])} req/s, {_fmt(r['server_cpu_us_per_req'])} µs/req" if r else "-"
+
+        lines.append(f"| {SHORT[op]} | {cell(rb)} | {cell(ri)} | {_ratio(rb and rb['rps'], ri and ri['rps'])} "
+                     f"| {_fmt(ff and ff['rps'])} | {_fmt(fp and fp['rps'])} |")
+    return lines
 
 
 def rss_table(results: dict[str, Any]) -> list[str]:
@@ -179,7 +206,9 @@ def commands(results: dict[str, Any]) -> list[str]:
             del cmd
     lines += ["", "# servers (ports from --port-base, default 18440):",
               "taskset -c 0 .venv/bin/rolebridge server --data-dir bench/out/data --port 18440 --workers 1",
-              ".venv/bin/rolebridge server --data-dir bench/out/data --port 18440 --workers 2",
+              ".venv/bin/rolebridge server --data-dir bench/out/data --port 18440 --workers 2 --pin-workers",
+              "ROLEBRIDGE_COMPILED=0 .venv/bin/rolebridge server --data-dir bench/out/data --port 18440 --workers 2 "
+              "--pin-workers   # rolebridge-interpreted",
               "taskset -c 0 .venv/bin/uvicorn floor_app:app --app-dir bench --port 18441 --workers 1 --loop uvloop "
               "--http httptools --ssl-certfile bench/out/data/tls/server.pem --ssl-keyfile "
               "bench/out/data/tls/server-key.pem --no-access-log --lifespan off",
@@ -202,6 +231,7 @@ def markdown(results: dict[str, Any]) -> str:
         "`bench/out/results.json` (copied to `docs/benchmarks.json`).",
         "",
         f"Run {results['started']}: **{m['cores']} cores** ({m['cpu']}), Python {m['python']}, {m['wrk']}, "
+        f"{m.get('compiled', 'interpreted request path')}, "
         f"load average at start {', '.join(f'{x:.2f}' for x in m['load_avg_at_start'])}. "
         f"{args['rounds']} interleaved round(s) of {args['duration']:g} s wrk runs (+{args['warmup']:g} s warm-up per "
         f"server and operation); every figure is the median over rounds. RSA-2048 verify probe per round "
@@ -221,6 +251,14 @@ def markdown(results: dict[str, Any]) -> str:
         "## Targets",
         "",
         *targets(results),
+        "",
+        "## Compiled and interpreted, floating and pinned (2 workers, 64 connections, this run)",
+        "",
+        *variants_table(results),
+        "",
+        "rolebridge's two workers run with `--pin-workers` (each on its own CPU); the floor's are measured both "
+        "floating (uvicorn as it is) and pinned by the harness, and the better of the two is the floor in every "
+        "table above. \"interpreted\" is the same server with `ROLEBRIDGE_COMPILED=0` (`src/rolebridge/compiled`).",
         "",
         "## Peak RSS under load",
         "",
@@ -263,9 +301,11 @@ NOTES = """\
   `X-Amz-Date`; the server accepts 15 minutes of skew**, so the request signed at the start of a
   server's runs replays fine for all of them (each server runs well under a minute). Replaying the
   same signature is what a retrying client does too; no nonce is checked, as in AWS.
-- One-worker rows: server pinned to CPU 0, wrk to CPU 1. Two-worker rows: unpinned, wrk shares the
-  two cores with the workers, so they understate what two cores could serve. wrk is closed-loop:
-  at saturation latency ≈ connections ÷ throughput.
+- One-worker rows: server pinned to CPU 0, wrk to CPU 1. Two-worker rows: each worker on its own
+  CPU (rolebridge by `--pin-workers`, the floor both floating and pinned, the better counted), wrk
+  and the audit follower floating; wrk shares the two cores with the workers, so these rows
+  understate what two cores could serve. wrk is closed-loop: at saturation latency ≈ connections ÷
+  throughput.
 - This VM's speed drifts, and other engineers' test runs share its two cores: compare figures
   within one run, and read the RSA probe and "server CPU µs/req" beside req/s. Differences under
   ~25 % are noise.

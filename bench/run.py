@@ -88,9 +88,11 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.splitlines()
+    from rolebridge import compiled
+
     return {"cores": os.cpu_count(), "cpu": model, "python": platform.python_version(),
             "kernel": platform.release(), "wrk": wrk_version[0] if wrk_version else "?",
-            "load_avg_at_start": os.getloadavg()}
+            "load_avg_at_start": os.getloadavg(), "compiled": compiled.summary()}
 
 
 def rsa_probe(seconds: float = 1.0) -> int:
@@ -110,7 +112,12 @@ def rsa_probe(seconds: float = 1.0) -> int:
 # -- targets -------------------------------------------------------------------------------------
 
 class Target:
-    """One server kind: how to start it and what each operation's wrk script is after a fresh start."""
+    """One server kind: how to start it and what each operation's wrk script is after a fresh start.
+
+    ``pin_workers``: the harness puts worker i on CPU i once they run (for servers with no option of
+    their own; rolebridge pins itself with ``--pin-workers``)."""
+
+    pin_workers = False
 
     def __init__(self, name: str, scheme: str, port: int, workers: int) -> None:
         self.name, self.scheme, self.port, self.workers = name, scheme, port, workers
@@ -134,16 +141,22 @@ class Target:
 
 
 class Rolebridge(Target):
-    def __init__(self, port: int, workers: int, data_dir: str | None = None, name: str = "rolebridge") -> None:
+    """``rolebridge server``; with two workers, each pinned to its own CPU (``--pin-workers``).
+    ``interpreted``: with ``ROLEBRIDGE_COMPILED=0``, to show what the compiled request path gives."""
+
+    def __init__(self, port: int, workers: int, data_dir: str | None = None, name: str = "rolebridge",
+                 interpreted: bool = False) -> None:
         super().__init__(name, "https", port, workers)
         self.data_dir = data_dir
+        self.interpreted = interpreted
 
     def argv(self, ctx: Context) -> list[str]:
         return [str(VENV_BIN / "rolebridge"), "server", "--data-dir", self.data_dir or ctx.fixture.data_dir,
-                "--port", str(self.port), "--workers", str(self.workers)]
+                "--port", str(self.port), "--workers", str(self.workers),
+                *(["--pin-workers"] if self.workers > 1 else [])]
 
     def env(self, ctx: Context) -> dict[str, str]:
-        return {"ROLEBRIDGE_ROLE_QUOTA": fx.SCALE_QUOTA}
+        return {"ROLEBRIDGE_ROLE_QUOTA": fx.SCALE_QUOTA, **({"ROLEBRIDGE_COMPILED": "0"} if self.interpreted else {})}
 
     def scripts(self, ctx: Context, out: Path, fixture: fx.Fixture | None = None) -> dict[str, Path]:
         f = fixture or ctx.fixture
@@ -157,6 +170,10 @@ class Rolebridge(Target):
 
 
 class Floor(Target):
+    def __init__(self, name: str, scheme: str, port: int, workers: int, *, pin: bool = False) -> None:
+        super().__init__(name, scheme, port, workers)
+        self.pin_workers = pin
+
     def argv(self, ctx: Context) -> list[str]:
         argv = [str(VENV_BIN / "uvicorn"), "floor_app:app", "--app-dir", str(HERE), "--host", "127.0.0.1",
                 "--port", str(self.port), "--workers", str(self.workers), "--loop", "uvloop", "--http", "httptools",
@@ -235,6 +252,8 @@ def run_target(ctx: Context, target: Target, conns: list[int], duration: float, 
                                   workers=target.workers, env=target.env(ctx), tls=target.scheme == "https")
     results: dict[str, Any] = {"runs": {}}
     try:
+        if target.pin_workers:
+            harness.pin_workers(server)
         scripts = target.scripts(ctx, ctx.out)
         for op in ops:
             script = scripts[op]
@@ -487,8 +506,10 @@ def main() -> int:
 
     conns = [8, 64]
     targets: list[Target] = [
-        Rolebridge(p, 1), Rolebridge(p, 2),
+        Rolebridge(p, 1), Rolebridge(p, 2), Rolebridge(p, 2, name="rolebridge-interpreted", interpreted=True),
         Floor("floor-https", "https", p + 1, 1), Floor("floor-https", "https", p + 1, 2),
+        # the floor's two workers pinned as rolebridge's are: the anchor is the better of the two
+        Floor("floor-https-pinned", "https", p + 1, 2, pin=True),
         Floor("floor-http", "http", p + 2, 1), Floor("floor-http", "http", p + 2, 2),
         Moto("moto", "http", p + 3, 1),
     ]

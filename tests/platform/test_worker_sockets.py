@@ -135,6 +135,45 @@ def test_each_worker_serves_its_own_socket_and_a_replacement_takes_the_dead_ones
         stop_server(srv)
 
 
+def _cpus(pid: int) -> set[int]:
+    """The CPUs every thread of ``pid`` may run on (the union over its threads)."""
+    allowed: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            allowed |= os.sched_getaffinity(int(task.name))
+        except OSError:
+            continue
+    return allowed
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning two workers apart needs two CPUs")
+def test_pinned_workers_run_on_a_cpu_each_and_a_replacement_takes_its_slots_cpu(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "data", tmp_path / "home", "--workers", "2", "--pin-workers")
+    try:
+        held = _listening_by_worker(srv, 2)
+        sts = srv.client("sts", **_keys(srv))
+        for _ in range(4):  # the workers' own threads (the audit writer among them) exist once they have served
+            assert sts.get_caller_identity()["Account"] == "350000000077"
+        cpus = {pid: _cpus(pid) for pid in held}
+        assert all(len(c) == 1 for c in cpus.values()), cpus
+        assert len(set.union(*cpus.values())) == 2, cpus  # one each, not both on one
+        assert _cpus(srv.process.pid) == os.sched_getaffinity(0)  # the supervisor itself is not pinned
+        by_socket = {frozenset(held[pid]): cpus[pid] for pid in held}
+        dead = next(iter(held))
+        os.kill(dead, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while dead in _workers(srv) or len(_workers(srv)) < 2:
+            assert time.monotonic() < deadline, "uvicorn did not replace the killed worker"
+            time.sleep(0.2)
+        after = _listening_by_worker(srv, 2)
+        deadline = time.monotonic() + 30  # a new worker pins itself once it has started up
+        while any(_cpus(pid) != by_socket[frozenset(sockets)] for pid, sockets in after.items()):
+            assert time.monotonic() < deadline, ({pid: _cpus(pid) for pid in after}, after, by_socket)
+            time.sleep(0.2)
+    finally:
+        stop_server(srv)
+
+
 def _keys(srv: Server) -> dict[str, str]:
     keys = srv.account("350000000077")
     return {"aws_access_key_id": keys["access_key_id"], "aws_secret_access_key": keys["secret_access_key"]}

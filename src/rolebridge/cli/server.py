@@ -152,7 +152,7 @@ def _bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
 
 
 def serve(data_dir: str | None, database_url: str | None, host: str, port: int, public_url: str | None,
-          workers: int = 1, log_level: str = "warning") -> None:
+          workers: int = 1, log_level: str = "warning", pin_workers: bool = False) -> None:
     """Serve until stopped, as the data dir's only server: its lock is taken before anything of the data
     dir is touched and let go only after server.json and run.sock are removed (``server_info``)."""
     from rolebridge.config import resolve_paths
@@ -160,13 +160,13 @@ def serve(data_dir: str | None, database_url: str | None, host: str, port: int, 
 
     lock = hold_server_lock(resolve_paths(data_dir, database_url).data_dir)
     try:
-        _serve(data_dir, database_url, host, port, public_url, workers, log_level)
+        _serve(data_dir, database_url, host, port, public_url, workers, log_level, pin_workers)
     finally:
         os.close(lock)
 
 
 def _serve(data_dir: str | None, database_url: str | None, host: str, port: int, public_url: str | None,
-           workers: int, log_level: str) -> None:
+           workers: int, log_level: str, pin_workers: bool = False) -> None:
     import uvicorn
 
     from rolebridge.bootstrap import open_services
@@ -221,7 +221,8 @@ def _serve(data_dir: str | None, database_url: str | None, host: str, port: int,
 
             from rolebridge.http.serving import SlottedMultiprocess, WorkerSockets, use_in_workers
 
-            use_in_workers()  # each worker's TLS handshakes bounded as this process's are, and one socket each
+            # each worker's TLS handshakes bounded as this process's are, one socket each, and its own CPU if asked
+            use_in_workers(pin=pin_workers)
             shared = WorkerSockets(sockets) if len(sockets) > 1 else sockets
             class Workers(SlottedMultiprocess):
                 def terminate_all(self) -> None:  # the workers hold the control socket's connection (above)
@@ -257,12 +258,16 @@ def register(app: typer.Typer) -> None:
         public_url: Annotated[str | None, typer.Option(help="Public URL; fixed by the first start.")] = None,
         workers: Annotated[int, typer.Option(help="Worker processes sharing the port.")] = 1,
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+        pin_workers: Annotated[bool, typer.Option(
+            "--pin-workers", help="With --workers N: each worker on its own CPU (round robin over the CPUs "
+            "the server may use). Fewer migrations and warmer caches on a machine the server has to itself; "
+            "on a shared one a pinned worker cannot move off a busy CPU.")] = False,
     ) -> None:
         """Serve IAM, STS and the cluster issuers over HTTPS."""
         from rolebridge.platform.server_info import DataDirBusy
 
         try:
-            serve(data_dir, database_url, host, port, public_url, workers, log_level)
+            serve(data_dir, database_url, host, port, public_url, workers, log_level, pin_workers)
         except (DataDirBusy, StartError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise typer.Exit(1) from None

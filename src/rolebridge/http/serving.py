@@ -30,6 +30,7 @@ import asyncio
 import inspect
 import itertools
 import logging
+import os
 import socket
 import sys
 from typing import Any
@@ -105,6 +106,9 @@ class WorkerSockets(list[socket.socket]):
     def end_restart(self) -> None:
         self._retiring = None
 
+    def slot_of_socket(self, sock: socket.socket) -> int:
+        return next(i for i, own in enumerate(self) if own is sock)
+
     def slot_of(self, worker: Any) -> int | None:
         return next((i for i, held in enumerate(self.holders) if any(w is worker for _, w in held)), None)
 
@@ -150,14 +154,33 @@ class SlottedMultiprocess(multiprocess.Multiprocess):  # type: ignore[misc]
         super().handle_ttou()
 
 
+# ``--pin-workers``: the CPUs the parent may use, set by ``use_in_workers`` (None: workers float)
+_PIN_CPUS: list[int] | None = None
+_unslotted = itertools.count()
+
+
 class BoundedProcess(multiprocess.Process):  # type: ignore[misc]
     """A ``--workers`` worker whose server is a ``BoundedServer``; given ``WorkerSockets``, it serves
-    its own slot's socket."""
+    its own slot's socket. With ``--pin-workers`` it runs on one CPU: slot i on the i-th CPU the
+    server may use (round robin), so a replacement takes its predecessor's CPU too."""
 
     def __init__(self, config: Any, sockets: list[socket.socket]) -> None:
+        slot: int | None = None
         if isinstance(sockets, WorkerSockets):
-            sockets = [sockets.claim(self)]
+            slot = sockets.slot_of_socket(sockets.claim(self))
+            sockets = [sockets[slot]]
+        self.cpu: int | None = None  # set before the base class captures ``target`` for the child
+        if _PIN_CPUS:
+            self.cpu = _PIN_CPUS[(slot if slot is not None else next(_unslotted)) % len(_PIN_CPUS)]
         super().__init__(config, sockets)
+
+    def target(self, sockets: list[socket.socket] | None = None) -> None:  # pragma: no cover (in the worker)
+        if self.cpu is not None:
+            try:
+                os.sched_setaffinity(0, {self.cpu})  # before any thread starts: they all inherit it
+            except OSError as exc:
+                log.warning("worker not pinned to CPU %s: %s", self.cpu, exc)
+        super().target(sockets)
 
     @property
     def server(self) -> uvicorn.Server:
@@ -166,10 +189,12 @@ class BoundedProcess(multiprocess.Process):  # type: ignore[misc]
         return self._server
 
 
-def use_in_workers() -> bool:
-    """Make uvicorn's supervisor start ``BoundedProcess`` workers. False, with a warning, when this
-    uvicorn's supervisor is not the shape this was written against (the workers then keep
-    asyncio's 60 s handshake timeout)."""
+def use_in_workers(*, pin: bool = False) -> bool:
+    """Make uvicorn's supervisor start ``BoundedProcess`` workers (each on its own CPU if ``pin``).
+    False, with a warning, when this uvicorn's supervisor is not the shape this was written against
+    (the workers then keep asyncio's 60 s handshake timeout, and float)."""
+    global _PIN_CPUS
+    _PIN_CPUS = sorted(os.sched_getaffinity(0)) if pin and hasattr(os, "sched_getaffinity") else None
     current = getattr(multiprocess, "Process", None)
     if current is BoundedProcess:
         return True
