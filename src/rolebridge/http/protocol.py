@@ -84,6 +84,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0  # when ``_timer`` fires (loop time)
         self._in_body = False
+        self._in_message = False  # a request has begun arriving and is not complete yet
         self._stopping = False
         self._tls: dict[str, Any] | None = None
         # Query calls answered without uvicorn's ASGI cycle (http/query_cycle.py), when the app is ours
@@ -151,6 +152,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         self._idle_until = None
+        self._in_message = True
         super().on_message_begin()
         if self._tls is not None:
             self.scope["extensions"] = {"tls": self._tls}  # type: ignore[typeddict-unknown-key]
@@ -180,7 +182,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
                 self._start(cycle)
         else:
             super().on_message_complete()
-        self._in_body = False
+        self._in_body = self._in_message = False
         self._disarm()
 
     # -- Query calls without the ASGI cycle (http/query_cycle.py) ----------------------------------
@@ -200,7 +202,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
                 length = value
             elif name == b"transfer-encoding":
                 return False
-        if length is None or not length.isdigit() or int(length) > MAX_FAST_BODY:
+        if length is None or len(length) > 6 or not length.isdigit() or int(length) > MAX_FAST_BODY:
             return False
         limit = self.limit_concurrency
         if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
@@ -251,7 +253,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         if self.pipeline:  # a pipelined request waited for this answer
             cycle, app = self.pipeline.pop()
             self._start(cycle, app)
-        elif not self._in_body:
+        elif not self._in_message:  # (a request already arriving keeps its own deadlines, and is not idle)
             self._arm(HEADER_TIMEOUT + self.timeout_keep_alive)  # keep-alive idle, then the next headers
             self._idle_until = idle_until = self.loop.time() + self.timeout_keep_alive
             self._wake_by(idle_until)

@@ -15,8 +15,10 @@ It stands in for uvicorn's cycle object in the protocol (the same attributes uvi
 reads: ``response_complete``, ``disconnected``, ``keep_alive``, ``message_event``...), so
 pipelining, shutdown, the concurrency limit and the task bookkeeping that waits for calls in flight
 at shutdown stay uvicorn's. Only calls whose whole body is announced by a ``Content-Length`` of at
-most ``MAX_FAST_BODY`` come here (``QueryEndpoint.fast_cycle``); anything else (chunked bodies,
-``Expect: 100-continue``, larger bodies, S3) takes the ASGI path, which has the flow control for it.
+most ``MAX_FAST_BODY`` come here (``DeadlineHttpToolsProtocol._fast_query``, which asks
+``QueryEndpoint.takes``); anything else (chunked bodies, ``Expect: 100-continue``, larger bodies, S3)
+takes the ASGI path, which has the flow control for it. Written against uvicorn 0.55's protocol
+(``pyproject.toml`` holds the tested range; ``tests/http/test_protocol.py`` checks the shape).
 """
 
 from __future__ import annotations
@@ -123,11 +125,17 @@ class QueryCycle:
             if not keep_alive:
                 self.transport.close()
             self.on_response()
-        except BaseException as exc:  # answer_query never raises; this is a defect: as uvicorn's cycle does
+        except BaseException as exc:
+            # answer_query never raises, so this is a defect, or the task was cancelled (a shutdown past its
+            # grace period): either way the connection ends, as uvicorn's cycle ends it
             log.error("Exception in the Query fast path", exc_info=exc)
             if not self.response_started and not self.disconnected:
-                self.transport.write(b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain; charset=utf-8"
-                                     b"\r\ncontent-length: 21\r\nconnection: close\r\n\r\nInternal Server Error")
+                parts = [status_line(500)]
+                for name, value in self.default_headers:
+                    parts += (name, b": ", value, b"\r\n")
+                parts.append(b"content-type: text/plain; charset=utf-8\r\ncontent-length: 21\r\nconnection: close"
+                             b"\r\n\r\nInternal Server Error")
+                self.transport.write(b"".join(parts))
             self.transport.close()
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
