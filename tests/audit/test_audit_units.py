@@ -99,6 +99,23 @@ def test_a_failed_append_fails_every_waiting_call_and_nothing_is_recorded(tmp_pa
     store.dispose()
 
 
+def test_waiters_that_gave_up_do_not_stop_the_writer(tmp_path: Path) -> None:
+    """A cancelled waiter (a request cancelled at shutdown) is skipped; the calls after it are still served."""
+    store = open_store(resolve_paths(tmp_path))
+    writer = AuditWriter(store)
+    abandoned = [writer.submit(_event(i)) for i in range(300)]
+    cancelled = sum(f.cancel() for f in abandoned)  # those not yet completed give up
+    later = [writer.submit(_event(i)) for i in range(300, 310)]
+    for f in later:
+        f.result(timeout=30)  # the writer thread is alive: it served them
+    writer.close()
+    ids = {e["requestID"] for e in iter_events(store, limit=None)}
+    assert {f"req-{i}" for i in range(300, 310)} <= ids
+    assert len(ids) == 310  # a waiter giving up does not unwrite its event (it was submitted)
+    print(f"{cancelled} of 300 cancelled before they completed")
+    store.dispose()
+
+
 def _write_events(data_dir: str, start: int, n: int) -> None:
     store = open_store(resolve_paths(data_dir))
     writer = AuditWriter(store)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import queue
 import threading
 from pathlib import Path
@@ -41,6 +42,7 @@ from rolebridge.audit.journal import Journal, journal_dir
 from rolebridge.store import Store
 
 MAX_BATCH = 500
+log = logging.getLogger("rolebridge.audit")
 
 # A waiter is a concurrent Future (threads, CLI) or (loop, asyncio Future) (the ASGI endpoints).
 Waiter = concurrent.futures.Future[None] | tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
@@ -151,7 +153,10 @@ class AuditWriter:
                 except queue.Empty:
                     break
             if batch:
-                self._append(batch)
+                try:
+                    self._append(batch)
+                except Exception:  # a defect: logged, and the thread goes on serving the calls after it
+                    log.exception("audit writer: a batch of %d events failed to complete", len(batch))
         self.journal.close()
 
     def _append(self, batch: list[tuple[bytes, Waiter]]) -> None:
@@ -173,10 +178,14 @@ class AuditWriter:
         for waiter in waiters:
             if isinstance(waiter, tuple):
                 by_loop.setdefault(waiter[0], []).append(waiter[1])
-            elif exc is None:
-                waiter.set_result(None)
-            else:
-                waiter.set_exception(exc)
+                continue
+            # a waiter that gave up (its future cancelled: a request cancelled at shutdown) is skipped;
+            # raising here would end the writer thread and leave every later call waiting
+            with contextlib.suppress(concurrent.futures.InvalidStateError):
+                if exc is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(exc)
         for loop, futures in by_loop.items():
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is waiting any more
                 loop.call_soon_threadsafe(_settle, futures, exc)
