@@ -25,7 +25,7 @@ SRC = Path(rolebridge.__file__).resolve().parent
 
 def _copy_package(dest: Path) -> Path:
     root = dest / "src" / "rolebridge"
-    shutil.copytree(SRC, root, ignore=shutil.ignore_patterns("__pycache__", "*.so", "manifest.json"))
+    shutil.copytree(SRC, root, ignore=shutil.ignore_patterns("__pycache__", "*.so", "manifest.json", "extensions"))
     return root
 
 
@@ -85,6 +85,27 @@ def test_no_manifest_or_compiled_off_means_source(built: Path) -> None:
         assert _imported_from(built, "rolebridge.clock").endswith("clock.py")
     finally:
         manifest.write_text(saved)
+
+
+def test_only_the_guard_imports_a_build_and_never_one_without_its_source(built: Path) -> None:
+    """An importer without the guard (an older checkout, a bisect) never meets an extension: they are
+    not beside the sources. And a module whose source is gone is not imported from its old build."""
+    assert not list(built.glob("*" + compiled.SUFFIX))
+    unguarded = ("import sys, rolebridge, rolebridge.compiled as c; "
+                 "sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, c.Guard)]; "
+                 "import rolebridge.clock as m; print(m.__file__)")
+    env = {**os.environ, "PYTHONPATH": str(built.parent)}
+    out = subprocess.run([sys.executable, "-c", unguarded], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip().endswith("clock.py")
+    source = built / "memo.py"
+    saved = source.read_text()
+    try:
+        source.unlink()
+        gone = subprocess.run([sys.executable, "-c", "import rolebridge.memo"], capture_output=True, text=True,
+                              env=env)
+        assert gone.returncode != 0 and "ModuleNotFoundError" in gone.stderr
+    finally:
+        source.write_text(saved)
 
 
 def test_every_hot_module_has_its_source() -> None:

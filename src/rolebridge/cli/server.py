@@ -174,6 +174,9 @@ def _serve(data_dir: str | None, database_url: str | None, host: str, port: int,
     from rolebridge.http.protocol import KEEP_ALIVE_TIMEOUT
     from rolebridge.platform.control import start_control
 
+    if pin_workers and workers <= 1:
+        print("note: --pin-workers applies to --workers N (N > 1); one serving process is not pinned",
+              file=sys.stderr)
     sockets = _listening_sockets(host, port, workers)
     port = sockets[0].getsockname()[1]
     services = open_services(data_dir, database_url, public_url=public_url or f"https://127.0.0.1:{port}")

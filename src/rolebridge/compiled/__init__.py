@@ -8,15 +8,17 @@ side figures). Nothing is written for Cython: ``annotation_typing`` is off, so a
 hints and every module keeps Python's semantics, and the interpreted source stays the reference.
 
 How:
-- ``python -m rolebridge.compiled build`` (run by ``make``; ``build.py``) compiles ``HOT_MODULES`` in
-  place (an extension module beside each source) and writes ``manifest.json``: the SHA-256 of each source it
-  compiled. It rebuilds only what changed, and a failed build leaves the sources in charge.
-- ``Guard``, installed by ``rolebridge/__init__.py`` before any submodule is imported, decides for
-  every ``rolebridge.*`` import with an extension beside it: the extension is used only if the
-  manifest holds the digest of the source as it is now. A source edited since the build (a
-  developer running pytest without ``make``) is imported as source, never as the stale build.
+- ``python -m rolebridge.compiled build`` (run by ``make``; ``build.py``) compiles ``HOT_MODULES`` into
+  ``compiled/extensions/`` (an extension per module, under the module's own path) and writes
+  ``manifest.json``: the SHA-256 of each source it compiled. It rebuilds only what changed, and a
+  failed build leaves the sources in charge.
+- The extensions live where Python's own importer never looks, so only ``Guard`` can import one:
+  installed by ``rolebridge/__init__.py`` before any submodule is imported, it imports a module's
+  extension only if the manifest holds the digest of the source as it is now. A source edited
+  since the build (a developer running pytest without ``make``), a source that is gone, and any
+  checkout without this guard (an older commit, a bisect) import the sources, never a stale build.
 - ``ROLEBRIDGE_COMPILED=0`` imports every module from source (profilers see Python frames; the
-  benchmarks measure both).
+  benchmarks measure both, and ``make test`` runs the in-process suites both ways).
 - ``python -m rolebridge.compiled status`` says which modules run compiled.
 """
 
@@ -35,6 +37,7 @@ from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # src/rolebridge
 MANIFEST = "compiled/manifest.json"
+EXTENSIONS = "compiled/extensions"  # <root>/compiled/extensions/rolebridge/http/query<SUFFIX>, ...
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]  # this interpreter's, e.g. .cpython-311-x86_64-linux-gnu.so
 
 # The modules every Query call runs through (found by tracing AssumeRoleWithWebIdentity and a signed
@@ -72,6 +75,11 @@ def source_of(name: str, root: Path = PACKAGE_DIR) -> Path:
     return root.joinpath(*name.split(".")[1:]).with_suffix(".py")
 
 
+def extension_of(name: str, root: Path = PACKAGE_DIR) -> Path:
+    """``rolebridge.http.query`` -> ``<root>/compiled/extensions/rolebridge/http/query<SUFFIX>``."""
+    return root.joinpath(EXTENSIONS, *name.split(".")).with_name(name.rpartition(".")[2] + SUFFIX)
+
+
 def read_manifest(root: Path = PACKAGE_DIR) -> dict[str, str]:
     """Module name -> digest of the source its extension was built from ({} when there is no build)."""
     try:
@@ -84,13 +92,13 @@ def read_manifest(root: Path = PACKAGE_DIR) -> dict[str, str]:
 
 
 class Guard(importlib.abc.MetaPathFinder):
-    """For ``rolebridge.*``: an extension module is imported only when built from the current source."""
+    """For ``rolebridge.*``: a module's extension is imported only when built from its current source."""
 
     def __init__(self, root: Path = PACKAGE_DIR) -> None:
         self.root = root
         self._manifest: dict[str, str] | None = None
         self.compiled: list[str] = []  # modules imported from their extension, in import order
-        self.stale: list[str] = []  # modules with an extension that was not used (source changed, or none listed)
+        self.stale: list[str] = []  # modules built from another source than the one there now
 
     def manifest(self) -> dict[str, str]:
         if self._manifest is None:
@@ -98,24 +106,20 @@ class Guard(importlib.abc.MetaPathFinder):
         return self._manifest
 
     def find_spec(self, fullname: str, path: Sequence[str] | None, target: Any = None) -> Any:
-        if not fullname.startswith("rolebridge.") or not path:
+        if not fullname.startswith("rolebridge.") or not path or not enabled():
             return None
-        leaf = fullname.rpartition(".")[2]
-        for entry in path:
-            extension = os.path.join(entry, leaf + SUFFIX)
-            if not os.path.exists(extension):
-                continue
-            source = os.path.join(entry, leaf + ".py")
-            if not os.path.exists(source):
-                return None  # an extension with no source: not ours to judge
-            expected = self.manifest().get(fullname)
-            if enabled() and expected is not None and expected == digest(Path(source)):
-                self.compiled.append(fullname)
-                return importlib.util.spec_from_file_location(fullname, extension)
-            if enabled():
-                self.stale.append(fullname)
-            return importlib.util.spec_from_file_location(fullname, source)
-        return None
+        expected = self.manifest().get(fullname)
+        if expected is None:
+            return None  # never built: the usual import (its source)
+        source = source_of(fullname, self.root)
+        if not source.is_file() or source.parent not in {Path(entry).resolve() for entry in path}:
+            return None  # not the source the manifest speaks of: the usual import decides
+        extension = extension_of(fullname, self.root)
+        if expected != digest(source) or not extension.is_file():
+            self.stale.append(fullname)
+            return None
+        self.compiled.append(fullname)
+        return importlib.util.spec_from_file_location(fullname, extension)
 
 
 def install(root: Path = PACKAGE_DIR) -> Guard:
@@ -133,11 +137,9 @@ def status(root: Path = PACKAGE_DIR) -> dict[str, str]:
     manifest = read_manifest(root)
     out: dict[str, str] = {}
     for name in HOT_MODULES:
-        source = source_of(name, root)
-        built = source.with_name(source.stem + SUFFIX)
-        if not built.exists() or name not in manifest:
+        if name not in manifest or not extension_of(name, root).is_file():
             out[name] = "source"
-        elif manifest[name] != digest(source):
+        elif manifest[name] != digest(source_of(name, root)):
             out[name] = "stale"
         else:
             out[name] = "compiled" if enabled() else "source (ROLEBRIDGE_COMPILED=0)"

@@ -162,7 +162,9 @@ _unslotted = itertools.count()
 class BoundedProcess(multiprocess.Process):  # type: ignore[misc]
     """A ``--workers`` worker whose server is a ``BoundedServer``; given ``WorkerSockets``, it serves
     its own slot's socket. With ``--pin-workers`` it runs on one CPU: slot i on the i-th CPU the
-    server may use (round robin), so a replacement takes its predecessor's CPU too."""
+    server may use (round robin), so a replacement takes its predecessor's CPU too. Where the kernel
+    refuses per-worker sockets (one shared socket, no slots) workers take CPUs in the order they
+    start, and a replacement may share a CPU with another worker."""
 
     def __init__(self, config: Any, sockets: list[socket.socket]) -> None:
         slot: int | None = None
@@ -201,7 +203,7 @@ def use_in_workers(*, pin: bool = False) -> bool:
     if (not isinstance(current, type) or not isinstance(getattr(current, "server", None), property)
             or list(inspect.signature(current.__init__).parameters) != ["self", "config", "sockets"]):
         log.warning("uvicorn's worker supervisor changed shape; TLS handshakes in workers keep the 60 s default,"
-                    " and every worker serves every socket")
+                    " every worker serves every socket%s", ", and no worker is pinned" if pin else "")
         return False
     multiprocess.Process = BoundedProcess
     return True
