@@ -315,8 +315,18 @@ NOTES = """\
 - uvicorn with uvloop + httptools (`rolebridge server` asks for them explicitly); `--workers N`
   starts N processes, each serving its own listening socket of the one port (`SO_REUSEPORT`,
   `http/serving.WorkerSockets`), so the kernel spreads connections over them by address hash; the
-  parent holds every socket, so a dead worker's queue waits for its replacement.
-  Read deadlines are lazy: one timer per connection, not three per request (`http/protocol.py`).
+  parent holds every socket, so a dead worker's queue waits for its replacement. `--pin-workers`
+  puts each worker on its own CPU (the two-worker rows above use it).
+  Read deadlines, and uvicorn's keep-alive timeout, are lazy: one timer per connection, not timers
+  armed and cancelled per request (`http/protocol.py`).
+- A Query call (`POST /` with a body of at most 64 KiB) is answered on its connection by
+  `http/query_cycle.QueryCycle`, not by uvicorn's ASGI request cycle (an `asyncio.Event`, the
+  receive/send message dicts and a regular-expression check of every response header per request:
+  two thirds of the floor app's own CPU); pipelining, shutdown and the concurrency limit stay
+  uvicorn's. Everything else (S3, the issuer routes, the platform API, chunked bodies) is ASGI.
+- The request path is compiled by Cython (`src/rolebridge/compiled`: 44 modules, built by `make`,
+  semantics unchanged; an import guard runs a build only while its source is unchanged); the
+  "interpreted" row above is the same server with `ROLEBRIDGE_COMPILED=0`.
 - Each serving process settles its heap once warm (`http/heap.py`): every operation's botocore
   model, input plan and XML writer is built, then `gc.freeze()`, so full collections no longer
   walk ~110k long-lived objects (21-34 ms each, every second or two under load, before).
@@ -468,20 +478,57 @@ transport write (one TLS record and one send instead of two): server CPU per cal
 journal segments against the tail (p99 28 vs 28 ms: the tail was not the `fdatasync`); SQLite
 `synchronous=OFF`/`NORMAL` in the follower (p99 29-30 vs 32 ms).
 
+Items 14-17 (2026-12-04, 16:19-18:10), each measured side by side against the code before it (a git
+worktree, alternated, medians of 2-3 rounds of 4 s at 64 connections, a fresh copy of the
+walkthrough data each run; "server CPU" as in the tables):
+
+14. **Query calls without uvicorn's ASGI cycle** (`QueryCycle`). On the floor's own bytes, a bare
+    httptools protocol answered ~105,000 req/s on one core where uvicorn answered ~31,000 (both
+    uvloop + TLS): most of the floor app's cost is uvicorn's per-request machinery. Server CPU per
+    call, one pinned worker: AssumeRoleWithWebIdentity 190 -> 181 µs, GetCallerIdentity 111 -> 99 µs.
+15. **The request path compiled** (Cython, annotation typing off): one pinned worker 182 -> 165 µs
+    (AssumeRoleWithWebIdentity) and 97 -> 84 µs (GetCallerIdentity); items 14 and 15 together at two
+    floating workers: 7,082 -> 7,757 and 11,511 -> 13,716 req/s. Less than compiled code usually
+    gains because Python 3.11's specialising interpreter already caches the attribute lookups that
+    make up much of this code, which Cython's generic calls do not (see "tried" below).
+16. **Three hot spots**: the XML text check by one `bytes.translate` pass instead of a regular
+    expression over the 1.2 KB session token (3.0 -> 0.7 µs), `%`-escaped form values unquoted
+    without urllib's regular-expression split, and the audit hand-over through a C-level
+    `SimpleQueue` instead of `threading.Condition`: AssumeRoleWithWebIdentity 165 -> 155-157 µs.
+17. **`--pin-workers`**: two workers at 64 connections, three alternations: GetCallerIdentity
+    12,338 -> 15,630 req/s, AssumeRoleWithWebIdentity 8,206 -> 9,208, p99 11.5 -> 8.9 and 15.7 ->
+    12.8 ms; CPU per call 111 -> 101 and 202 -> 184 µs (fewer migrations, warmer caches for a working
+    set larger than the floor's). The floor app gains nothing from the same pinning (40,440 vs
+    37,586 and 45,174 vs 47,627 req/s, one sitting); the tables count its better run anyway.
+
+Tried and not kept in this sitting: a young-generation GC threshold of 20,000 (p99 18 -> 20-21 ms,
+GetCallerIdentity CPU +5 %); a 0.5 ms wait before each `fdatasync` when the writer is busy (CPU per
+call -6 to -7 %, but GetCallerIdentity -5 % req/s at one worker and -15 % at two: the loop ran out of
+ready calls); uvicorn's per-request callbacks (`data_received`, `on_message_begin`, `on_header`)
+restated in our compiled module: 3 % slower than uvicorn's interpreted ones; the protocol and
+`QueryCycle` compiled or not: no difference; Cython's `annotation_typing`: no gain (155.7 vs 153.5
+µs); explicit compiled `__init__`s for the frozen dataclasses (`Caller` 1.49 -> 1.23 µs: not worth a
+second copy of each field list).
+
+Where an AssumeRoleWithWebIdentity's CPU goes now (`perf record -e cpu-clock -g` on one pinned,
+compiled worker at 64 connections; shares of the worker's CPU): the RSA-2048 verify ~10 % (OpenSSL's
+bignum code: fixed), TLS records and the event loop ~10 %, the kernel ~10 % (loopback TCP, whose
+receive side is charged to the sender, and the journal's `fdatasync`), the audit trail ~16 % (the
+writer thread's write + `fdatasync` ~7 %: a write + `fdatasync` costs 55-76 µs of CPU on this VM and
+covers ~7 calls at one worker; shaping the CloudTrail event ~5.5 %; capturing it ~3 %), credential
+minting ~7.6 %, decoding the form ~7 %, HTTP parsing and its callbacks ~7 %, the XML ~5 %, trust
+evaluation ~4 %, the rest spread thinly. Python's own object machinery (`libpython`: dict and
+attribute lookups, allocation) is about half of all samples, spread over all of these.
+
 What would change it further, in order of effect:
-1. The request path is a few dozen steps of 1-20 µs in the interpreter: RSA verify ~19 µs,
-   credential minting ~7 µs, XML ~7 µs, Query decoding ~8 µs, trust evaluation ~4 µs, the audit
-   event ~11 µs and its hand-off, and the handler code between them. Through the server an
-   AssumeRoleWithWebIdentity costs ~195 µs of CPU on one worker, of which ~50 µs is uvicorn, TLS
-   and the loop (the floor app's whole cost is ~40 µs). On these two cores, shared with wrk and the
-   follower, the 25 %-of-floor target needs about 9,100 req/s at two workers: ~165 µs per call for
-   the workers and the follower together, against ~245 now; the 35 % target for GetCallerIdentity
-   ~110 µs against ~150. That is a quarter to a third of the interpreter's work: a compiled request
-   path (Cython or mypyc on the hot modules, or PyPy, which Debian ships only for Python 3.9), or
-   an HTTP/1.1 protocol of our own in place of uvicorn's Python one, which this project has not
-   taken on.
-2. The audit trail's wait (above): a durable answer waits about three loop passes; p99 is now
-   ~2x the mean at two workers.
+1. Fewer `fdatasync`s per call: a durable answer costs one per batch, and at ~4,500 calls/s per
+   worker a batch is only a handful of calls. Pre-zeroed journal segments cut the cost of each
+   (76 -> 55 µs of CPU, measured) at the price of a journal format in which the data ends at the
+   first NUL; waiting for bigger batches costs throughput in a closed loop (tried, above).
+2. What remains is Python's object machinery spread over the whole path (about half the samples):
+   only fewer objects and lookups per call, or a path written outside Python, would change it.
+3. The audit follower (~16 µs per call, five indexes on `audit_events`) and wrk share the two cores
+   with the workers in the two-worker rows: what they take, the workers do not get.
 
 ### Fixed on the way
 
