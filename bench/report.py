@@ -191,7 +191,7 @@ def scale_table(results: dict[str, Any]) -> list[str]:
 
 
 def commands(results: dict[str, Any]) -> list[str]:
-    lines = ["```bash", "make bench            # = .venv/bin/python bench/run.py (full: ~16 min; --skip-scale saves ~2.5)",
+    lines = ["```bash", "make bench            # = .venv/bin/python bench/run.py (full: ~17 min; --skip-scale saves ~2.5)",
              ".venv/bin/python bench/run.py --quick   # one round of 2 s runs (~4 min)",
              ".venv/bin/python bench/run.py --report-only   # re-render this page from bench/out/results.json", ""]
     servers = results["servers"]
