@@ -84,6 +84,16 @@ def _listening_by_worker(srv: Server, expect: int, timeout: float = 30) -> dict[
         time.sleep(0.2)
 
 
+def _kill_and_wait_for_replacement(srv: Server, dead: int) -> dict[int, set[int]]:
+    """SIGKILL worker ``dead``; once uvicorn has replaced it, each worker's listening sockets."""
+    os.kill(dead, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while dead in _workers(srv) or len(_workers(srv)) < 2:
+        assert time.monotonic() < deadline, "uvicorn did not replace the killed worker"
+        time.sleep(0.2)
+    return _listening_by_worker(srv, 2)
+
+
 def test_each_worker_serves_its_own_socket_and_a_replacement_takes_the_dead_ones(tmp_path: Path) -> None:
     srv = start_server(tmp_path / "data", tmp_path / "home", "--workers", "2")
     try:
@@ -111,12 +121,7 @@ def test_each_worker_serves_its_own_socket_and_a_replacement_takes_the_dead_ones
                 c.close()
 
         dead, its_socket = next(iter(held.items()))
-        os.kill(dead, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while dead in _workers(srv) or len(_workers(srv)) < 2:
-            assert time.monotonic() < deadline, "uvicorn did not replace the killed worker"
-            time.sleep(0.2)
-        after = _listening_by_worker(srv, 2)
+        after = _kill_and_wait_for_replacement(srv, dead)
         replacement = next(pid for pid in after if pid not in held)
         assert after[replacement] == its_socket, (held, after)
         # uvicorn's rolling restart (SIGHUP: start a new worker, then stop an old one, slot by slot)
@@ -160,12 +165,7 @@ def test_pinned_workers_run_on_a_cpu_each_and_a_replacement_takes_its_slots_cpu(
         assert _cpus(srv.process.pid) == os.sched_getaffinity(0)  # the supervisor itself is not pinned
         by_socket = {frozenset(held[pid]): cpus[pid] for pid in held}
         dead = next(iter(held))
-        os.kill(dead, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while dead in _workers(srv) or len(_workers(srv)) < 2:
-            assert time.monotonic() < deadline, "uvicorn did not replace the killed worker"
-            time.sleep(0.2)
-        after = _listening_by_worker(srv, 2)
+        after = _kill_and_wait_for_replacement(srv, dead)
         deadline = time.monotonic() + 30  # a new worker pins itself once it has started up
         while any(_cpus(pid) != by_socket[frozenset(sockets)] for pid, sockets in after.items()):
             assert time.monotonic() < deadline, ({pid: _cpus(pid) for pid in after}, after, by_socket)
