@@ -112,11 +112,8 @@ class QueryCycle:
                     return
             self.response_started = True
             keep_alive = self.keep_alive and not answer.close
-            parts = [status_line(answer.status)]
-            for name, value in self.default_headers:
-                parts += (name, b": ", value, b"\r\n")
-            parts.append(b"content-type: text/xml; charset=utf-8\r\nx-amzn-requestid: %s\r\ncontent-length: %d\r\n"
-                         % (answer.request_id.encode(), len(answer.body)))
+            parts = self._head(answer.status, b"content-type: text/xml; charset=utf-8\r\nx-amzn-requestid: %s\r\n"
+                               b"content-length: %d\r\n" % (answer.request_id.encode(), len(answer.body)))
             if not keep_alive:
                 parts.append(b"connection: close\r\n")
             parts += (b"\r\n", answer.body)
@@ -130,17 +127,22 @@ class QueryCycle:
             # grace period): either way the connection ends, as uvicorn's cycle ends it
             log.error("Exception in the Query fast path", exc_info=exc)
             if not self.response_started and not self.disconnected:
-                parts = [status_line(500)]
-                for name, value in self.default_headers:
-                    parts += (name, b": ", value, b"\r\n")
-                parts.append(b"content-type: text/plain; charset=utf-8\r\ncontent-length: 21\r\nconnection: close"
-                             b"\r\n\r\nInternal Server Error")
-                self.transport.write(b"".join(parts))
+                self.transport.write(b"".join(self._head(500, b"content-type: text/plain; charset=utf-8\r\n"
+                                                         b"content-length: 21\r\nconnection: close\r\n\r\n"
+                                                         b"Internal Server Error")))
             self.transport.close()
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
         finally:
             self.on_response = _nothing
+
+    def _head(self, status: int, fields: bytes) -> list[bytes]:
+        """The status line, the server's default headers (date, server), then ``fields``."""
+        parts = [status_line(status)]
+        for name, value in self.default_headers:
+            parts += (name, b": ", value, b"\r\n")
+        parts.append(fields)
+        return parts
 
 
 def _nothing() -> None:
