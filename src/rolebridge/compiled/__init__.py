@@ -80,15 +80,31 @@ def extension_of(name: str, root: Path = PACKAGE_DIR) -> Path:
     return root.joinpath(EXTENSIONS, *name.split(".")).with_name(name.rpartition(".")[2] + SUFFIX)
 
 
-def read_manifest(root: Path = PACKAGE_DIR) -> dict[str, str]:
-    """Module name -> digest of the source its extension was built from ({} when there is no build)."""
+def load_manifest(root: Path = PACKAGE_DIR) -> dict[str, Any]:
+    """``manifest.json`` as written by ``build`` ({} when there is none or it is unreadable)."""
     try:
         data = json.loads((root / MANIFEST).read_text())
     except (OSError, ValueError):
         return {}
-    modules = data.get("modules") if isinstance(data, dict) and data.get("suffix") == SUFFIX else None
+    return data if isinstance(data, dict) else {}
+
+
+def read_manifest(root: Path = PACKAGE_DIR) -> dict[str, str]:
+    """Module name -> digest of the source its extension was built from ({} when there is no build
+    for this interpreter)."""
+    data = load_manifest(root)
+    modules = data.get("modules") if data.get("suffix") == SUFFIX else None
     return {k: v for k, v in modules.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(
         modules, dict) else {}
+
+
+def state_of(name: str, manifest: dict[str, str], root: Path = PACKAGE_DIR) -> str:
+    """``compiled`` (its build is of the source there now), ``stale`` (of another source) or ``source``
+    (never built, or the build is missing)."""
+    expected = manifest.get(name)
+    if expected is None or not extension_of(name, root).is_file():
+        return "source"
+    return "compiled" if expected == digest(source_of(name, root)) else "stale"
 
 
 class Guard(importlib.abc.MetaPathFinder):
@@ -97,29 +113,20 @@ class Guard(importlib.abc.MetaPathFinder):
     def __init__(self, root: Path = PACKAGE_DIR) -> None:
         self.root = root
         self._manifest: dict[str, str] | None = None
-        self.compiled: list[str] = []  # modules imported from their extension, in import order
-        self.stale: list[str] = []  # modules built from another source than the one there now
-
-    def manifest(self) -> dict[str, str]:
-        if self._manifest is None:
-            self._manifest = read_manifest(self.root)
-        return self._manifest
 
     def find_spec(self, fullname: str, path: Sequence[str] | None, target: Any = None) -> Any:
         if not fullname.startswith("rolebridge.") or not path or not enabled():
             return None
-        expected = self.manifest().get(fullname)
-        if expected is None:
+        if self._manifest is None:
+            self._manifest = read_manifest(self.root)
+        if fullname not in self._manifest:
             return None  # never built: the usual import (its source)
         source = source_of(fullname, self.root)
         if not source.is_file() or source.parent not in {Path(entry).resolve() for entry in path}:
             return None  # not the source the manifest speaks of: the usual import decides
-        extension = extension_of(fullname, self.root)
-        if expected != digest(source) or not extension.is_file():
-            self.stale.append(fullname)
-            return None
-        self.compiled.append(fullname)
-        return importlib.util.spec_from_file_location(fullname, extension)
+        if state_of(fullname, self._manifest, self.root) != "compiled":
+            return None  # stale or missing: its source
+        return importlib.util.spec_from_file_location(fullname, extension_of(fullname, self.root))
 
 
 def install(root: Path = PACKAGE_DIR) -> Guard:
@@ -133,16 +140,11 @@ def install(root: Path = PACKAGE_DIR) -> Guard:
 
 
 def status(root: Path = PACKAGE_DIR) -> dict[str, str]:
-    """Each hot module: ``compiled`` (a current build), ``stale`` (built from another source) or ``source``."""
+    """Each hot module's ``state_of``; ``compiled`` reads otherwise when ``ROLEBRIDGE_COMPILED=0``."""
     manifest = read_manifest(root)
-    out: dict[str, str] = {}
-    for name in HOT_MODULES:
-        if name not in manifest or not extension_of(name, root).is_file():
-            out[name] = "source"
-        elif manifest[name] != digest(source_of(name, root)):
-            out[name] = "stale"
-        else:
-            out[name] = "compiled" if enabled() else "source (ROLEBRIDGE_COMPILED=0)"
+    out = {name: state_of(name, manifest, root) for name in HOT_MODULES}
+    if not enabled():
+        out = {k: "source (ROLEBRIDGE_COMPILED=0)" if v == "compiled" else v for k, v in out.items()}
     return out
 
 

@@ -1,4 +1,5 @@
-"""Building the compiled request path: Cython, in place, only what is not current (see ``__init__``)."""
+"""Building the compiled request path: Cython, into ``compiled/extensions``, only what is not current
+(see ``__init__``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from rolebridge.compiled import (
     SUFFIX,
     digest,
     extension_of,
+    load_manifest,
     read_manifest,
     source_of,
 )
@@ -33,7 +35,7 @@ def build(root: Path = PACKAGE_DIR, modules: Sequence[str] = HOT_MODULES, *, job
 
     _remove_in_place_builds(root)
     stamp = {"cython": cython_version, "directives": DIRECTIVES}
-    data = _read(root)
+    data = load_manifest(root)
     manifest = read_manifest(root) if all(data.get(k) == v for k, v in stamp.items()) else {}
     extensions_dir = root / EXTENSIONS
     for built in extensions_dir.rglob("*" + SUFFIX) if extensions_dir.exists() else ():
@@ -73,14 +75,6 @@ def _remove_in_place_builds(root: Path) -> None:
     for built in root.rglob("*" + SUFFIX):
         if extensions_dir not in built.resolve().parents:
             built.unlink()
-
-
-def _read(root: Path) -> dict[str, object]:
-    try:
-        data = json.loads((root / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _write_manifest(root: Path, modules: dict[str, str], stamp: dict[str, object]) -> None:

@@ -27,6 +27,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE
+
 from rolebridge import errors
 
 if TYPE_CHECKING:
@@ -35,21 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("rolebridge.http")
 
 MAX_FAST_BODY = 65536  # uvicorn's HIGH_WATER_LIMIT: below it, no read pausing is needed while collecting
-
-_STATUS = {200: b"HTTP/1.1 200 OK\r\n", 400: b"HTTP/1.1 400 Bad Request\r\n", 403: b"HTTP/1.1 403 Forbidden\r\n",
-           404: b"HTTP/1.1 404 Not Found\r\n", 405: b"HTTP/1.1 405 Method Not Allowed\r\n",
-           409: b"HTTP/1.1 409 Conflict\r\n", 413: b"HTTP/1.1 413 Payload Too Large\r\n",
-           500: b"HTTP/1.1 500 Internal Server Error\r\n", 503: b"HTTP/1.1 503 Service Unavailable\r\n"}
-
-
-def status_line(status: int) -> bytes:
-    line = _STATUS.get(status)
-    if line is None:
-        from uvicorn.protocols.http.httptools_impl import STATUS_LINE
-
-        line = STATUS_LINE.get(status) or b"HTTP/1.1 %d \r\n" % status
-    return line
-
 
 class _Wake:
     """``message_event`` as uvicorn's protocol uses it (``set()`` on a disconnect): wakes a cycle
@@ -138,7 +125,7 @@ class QueryCycle:
 
     def _head(self, status: int, fields: bytes) -> list[bytes]:
         """The status line, the server's default headers (date, server), then ``fields``."""
-        parts = [status_line(status)]
+        parts = [STATUS_LINE[status]]
         for name, value in self.default_headers:
             parts += (name, b": ", value, b"\r\n")
         parts.append(fields)

@@ -88,8 +88,8 @@ class WorkerSockets(list[socket.socket]):
         self._retiring: list[Any] | None = None  # a rolling restart's old workers, in the order it retires them
         self._restart_began = 0
 
-    def claim(self, worker: Any) -> socket.socket:
-        """The socket ``worker`` (about to be started) serves. During a rolling restart: the slot of
+    def claim(self, worker: Any) -> int:
+        """The slot (index of the socket) ``worker`` (about to be started) serves. During a rolling restart: the slot of
         the first old worker not yet given a successor. Otherwise: the slot with the fewest workers
         that have not exited (the lowest on a tie), which is an empty slot when one is empty."""
         for held in self.holders:
@@ -98,16 +98,13 @@ class WorkerSockets(list[socket.socket]):
         if slot is None:
             slot = min(range(len(self)), key=lambda i: (len(self.holders[i]), i))
         self.holders[slot].append((next(self._sequence), worker))
-        return self[slot]
+        return slot
 
     def begin_restart(self, old_workers: list[Any]) -> None:
         self._retiring, self._restart_began = list(old_workers), next(self._sequence)
 
     def end_restart(self) -> None:
         self._retiring = None
-
-    def slot_of_socket(self, sock: socket.socket) -> int:
-        return next(i for i, own in enumerate(self) if own is sock)
 
     def slot_of(self, worker: Any) -> int | None:
         return next((i for i, held in enumerate(self.holders) if any(w is worker for _, w in held)), None)
@@ -169,7 +166,7 @@ class BoundedProcess(multiprocess.Process):  # type: ignore[misc]
     def __init__(self, config: Any, sockets: list[socket.socket]) -> None:
         slot: int | None = None
         if isinstance(sockets, WorkerSockets):
-            slot = sockets.slot_of_socket(sockets.claim(self))
+            slot = sockets.claim(self)
             sockets = [sockets[slot]]
         self.cpu: int | None = None  # set before the base class captures ``target`` for the child
         if _PIN_CPUS:
