@@ -515,20 +515,49 @@ compiled worker at 64 connections; shares of the worker's CPU): the RSA-2048 ver
 bignum code: fixed), TLS records and the event loop ~10 %, the kernel ~10 % (loopback TCP, whose
 receive side is charged to the sender, and the journal's `fdatasync`), the audit trail ~16 % (the
 writer thread's write + `fdatasync` ~7 %: a write + `fdatasync` costs 55-76 µs of CPU on this VM and
-covers ~7 calls at one worker; shaping the CloudTrail event ~5.5 %; capturing it ~3 %), credential
+covers ~7 calls at one worker by that count, 24 by the 22:00 count below; shaping the CloudTrail event ~5.5 %; capturing it ~3 %), credential
 minting ~7.6 %, decoding the form ~7 %, HTTP parsing and its callbacks ~7 %, the XML ~5 %, trust
 evaluation ~4 %, the rest spread thinly. Python's own object machinery (`libpython`: dict and
 attribute lookups, allocation) is about half of all samples, spread over all of these.
 
+Measured on 2026-12-04, 22:00-22:30, after the run in the tables, in a slow sitting of the VM (RSA
+probe 47,500/s; one pinned worker 3,600-4,000 req/s where the tables' run had 4,706), so each figure
+compares only with the other side of its own A/B (alternated, medians of three 4 s runs at 64
+connections, a fresh copy of the walkthrough data each run):
+
+- **The durable audit trail is not what stands between the path and the target.** With the writer
+  cut out for measuring only (each call's future completed at once, no journal line, no `fdatasync`;
+  not kept), one pinned worker answered 3,866 against 3,924 req/s at 258 against 234 µs of CPU per
+  call, two interpreted workers 7,315 against 7,611. Answers that wait for their batch leave together,
+  once per `fdatasync`; without the wait they leave one by one, and the extra wake-ups cost more than
+  the journal's write and sync. The in-process "audit trail's share" above (no sockets) does not
+  carry over to the server.
+- System calls per AssumeRoleWithWebIdentity, two pinned workers at 64 connections (`perf stat`
+  on the syscall tracepoints): `write` 1.1, `read` 1.0, `getpid` 1.0, `futex` 0.5-0.8,
+  `epoll_pwait` 0.2, `fdatasync` 0.08 (12.7 calls per `fdatasync` per worker; 24 with one worker),
+  each `fdatasync` 0.36 ms wall at p50, 0.54 ms at p90 (`strace -T`). The `getpid` is CPython 3.11's
+  `asyncio.get_running_loop`, which checks for a fork with a system call (the audit writer's
+  `submit_async` asks once per call); Python 3.12 keeps the running loop in the thread state instead.
+- A GIL switch interval of 1 ms or 0.2 ms instead of 5 ms: 5,987 and 5,975 against 6,339 req/s (two
+  workers), 283 against 266 µs per call: the writer thread gets the GIL sooner, the loop pays for it.
+- The audit follower at `SCHED_IDLE` or nice 19 instead of nice 10: 7,017 and 6,784 against 6,552
+  req/s, within the spread of each variant (6,199-7,366 for `SCHED_IDLE`); not kept, since a follower
+  that only runs on an idle CPU falls behind without bound under sustained load.
+- The RSA-2048 verify is ~16 % of a loaded worker's CPU (`perf record --call-graph dwarf`), ~34 µs a
+  call against ~21 µs in a tight loop: between calls the rest of the path evicts OpenSSL's working
+  set. Attribute and dict lookups (`_PyObject_GenericGetAttrWithDict`, `_PyType_Lookup`,
+  `unicodekeys_lookup_unicode`) are ~9 % and spread over some forty functions, none above 1.1 %.
+
 What would change it further, in order of effect:
-1. Fewer `fdatasync`s per call: a durable answer costs one per batch, and at ~4,500 calls/s per
-   worker a batch is only a handful of calls. Pre-zeroed journal segments cut the cost of each
-   (76 -> 55 µs of CPU, measured) at the price of a journal format in which the data ends at the
-   first NUL; waiting for bigger batches costs throughput in a closed loop (tried, above).
-2. What remains is Python's object machinery spread over the whole path (about half the samples):
-   only fewer objects and lookups per call, or a path written outside Python, would change it.
-3. The audit follower (~16 µs per call, five indexes on `audit_events`) and wrk share the two cores
-   with the workers in the two-worker rows: what they take, the workers do not get.
+1. What remains is Python's object machinery spread over the whole path (about half the samples,
+   no function above ~5 %): only fewer objects and lookups per call, or a path written outside
+   Python, would change it.
+2. The RSA verify (~16 % under load) is fixed for as long as every call verifies its token, which
+   it must: caching verdicts would make this bench measure a cache.
+3. The audit follower (~16-20 µs per call, five indexes on `audit_events`) and wrk share the two
+   cores with the workers in the two-worker rows: what they take, the workers do not get. The
+   journal's `fdatasync` itself is a few µs per call at 64 connections (one per 12-24 calls), so
+   pre-zeroed segments (76 -> 55 µs per `fdatasync`, measured) would buy ~1-2 % and are not done.
 
 ### Fixed on the way
 
