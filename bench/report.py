@@ -515,9 +515,9 @@ compiled worker at 64 connections; shares of the worker's CPU): the RSA-2048 ver
 bignum code: fixed), TLS records and the event loop ~10 %, the kernel ~10 % (loopback TCP, whose
 receive side is charged to the sender, and the journal's `fdatasync`), the audit trail ~16 % (the
 writer thread's write + `fdatasync` ~7 %: a write + `fdatasync` costs 55-76 µs of CPU on this VM and
-covers ~7 calls at one worker by that count, 24 by the 22:00 count below; shaping the CloudTrail event ~5.5 %; capturing it ~3 %), credential
-minting ~7.6 %, decoding the form ~7 %, HTTP parsing and its callbacks ~7 %, the XML ~5 %, trust
-evaluation ~4 %, the rest spread thinly. Python's own object machinery (`libpython`: dict and
+covers ~7 calls at one worker by that count, 24 by the 22:00 count below; shaping the CloudTrail
+event ~5.5 %; capturing it ~3 %), credential minting ~7.6 %, decoding the form ~7 %, HTTP parsing and
+its callbacks ~7 %, the XML ~5 %, trust evaluation ~4 %, the rest spread thinly. Python's own object machinery (`libpython`: dict and
 attribute lookups, allocation) is about half of all samples, spread over all of these.
 
 Measured on 2026-12-04, 22:00-22:30, after the run in the tables, in a slow sitting of the VM (RSA
